@@ -1,0 +1,100 @@
+"""agent-platform: the LLM agent service from source to production.
+
+Every stack builds the service image from `app/`. On AWS (`dev`, `prod`) it deploys:
+  1. a VPC over 3 zones with private subnets and NAT egress (components/network.py);
+  2. an EKS cluster with a managed node group, add-ons, IRSA, the AWS Load Balancer Controller,
+     metrics-server and cluster-autoscaler (components/cluster.py, cluster_addons.py);
+  3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py);
+  4. an ECR repository the image is pushed to (registry.py, image.py).
+The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
+in the cluster (in_cluster_data.py) and the image built by the local Docker engine.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.cache import Cache, CacheArgs
+from components.cluster import Cluster, ClusterArgs
+from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.config import Settings, load_settings
+from components.database import Database, DatabaseArgs
+from components.endpoints import CacheEndpoint, DatabaseEndpoint
+from components.image import AppImage, AppImageArgs
+from components.in_cluster_data import InClusterData, InClusterDataArgs
+from components.kubeconfig import eks_kubeconfig_output
+from components.network import Network, NetworkArgs
+from components.registry import Registry, RegistryArgs
+
+APP_DIR = Path(__file__).parent / "app"
+
+
+def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
+    name = s.resource_prefix
+    zones = aws.get_availability_zones(state="available").names[: s.network.az_count]
+    network = Network("network", NetworkArgs(s.network.vpc_cidr, zones, s.network.nat_gateways,
+                                             cluster_name=name, tags=s.tags))
+    c = s.cluster
+    cluster = Cluster("cluster", ClusterArgs(
+        name, c.kubernetes_version, network.private_subnet_ids, c.endpoint_public_access,
+        c.public_access_cidrs, c.admin_principal_arns, c.log_types, c.node_instance_types,
+        c.node_capacity_type, c.node_min_size, c.node_desired_size, c.node_max_size,
+        c.node_disk_size_gb, node_arm64=s.image.platform == "linux/arm64", tags=s.tags))
+    region = aws.get_region_output().region
+    kubernetes = k8s.Provider("eks", kubeconfig=eks_kubeconfig_output(
+        cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, region,
+        c.kubeconfig_role_arn))
+    ClusterAddons("addons", ClusterAddonsArgs(
+        name, region, network.vpc_id, cluster.oidc_provider_arn, cluster.oidc_issuer_url,
+        s.tags), opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
+
+    d = s.database
+    database = Database("database", DatabaseArgs(
+        f"{name}-postgres", network.vpc_id, network.private_subnet_ids,
+        cluster.cluster_security_group_id, d.instance_class, d.engine_version,
+        d.allocated_storage_gb, d.max_allocated_storage_gb, d.multi_az, d.deletion_protection,
+        d.final_snapshot, d.backup_retention_days, d.performance_insights, d.name, d.username,
+        s.tags))
+    cache = Cache("cache", CacheArgs(
+        f"{name}-valkey", network.vpc_id, network.private_subnet_ids,
+        cluster.cluster_security_group_id, s.cache.node_type, s.cache.engine_version,
+        s.cache.nodes, s.cache.snapshot_retention_days, s.tags))
+    registry = Registry("registry", RegistryArgs(f"{name}/agent-service", s.image.retain_count,
+                                                 s.tags))
+    image = AppImage("app-image", AppImageArgs(
+        APP_DIR, registry.repository_url, s.image.platform, push=True,
+        registry_server=registry.server, registry_username=registry.username,
+        registry_password=registry.password))
+
+    pulumi.export("vpc_id", network.vpc_id)
+    pulumi.export("cluster_name", cluster.cluster_name)
+    pulumi.export("kubeconfig", eks_kubeconfig_output(
+        cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, region,
+        c.kubeconfig_role_arn))
+    return database.endpoint, cache.endpoint, image
+
+
+def deploy_local(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
+    kubernetes = k8s.Provider("local", context=s.local.kube_context)
+    data = InClusterData("data", InClusterDataArgs(
+        "agent-data", s.local.postgres_image, s.local.redis_image, s.database.name,
+        s.database.username, s.local.volume_size, s.local.storage_class),
+        opts=pulumi.ResourceOptions(providers=[kubernetes]))
+    registry = s.image.local_registry
+    image = AppImage("app-image", AppImageArgs(
+        APP_DIR, f"{registry}/agent-service" if registry else "agent-service", s.image.platform,
+        push=registry is not None))
+    return data.database, data.cache, image
+
+
+settings = load_settings()
+db, cache, image = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
+
+pulumi.export("environment", settings.environment)
+pulumi.export("image_ref", image.image_ref)
+pulumi.export("database_host", db.host)
+pulumi.export("database_url", db.url())
+pulumi.export("redis_host", cache.host)
+pulumi.export("redis_url", cache.url())

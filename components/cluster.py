@@ -1,0 +1,251 @@
+"""EKS built from pulumi-aws resources: control plane, managed nodes, add-ons, OIDC for IRSA."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.irsa import irsa_role
+
+AWS_MANAGED = "arn:aws:iam::aws:policy"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CONTROL_PLANE_LOG_RETENTION_DAYS = 90
+
+
+@dataclass
+class ClusterArgs:
+    cluster_name: str
+    """EKS cluster name; also names its log group, so it is fixed rather than auto-named."""
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. `1.34`."""
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    """Subnets for the control-plane ENIs and the nodes."""
+    endpoint_public_access: bool
+    """Expose the API endpoint publicly (private access is always on)."""
+    public_access_cidrs: Sequence[str]
+    """Allow-list for the public endpoint."""
+    admin_principal_arns: Sequence[str]
+    """IAM principals granted cluster-admin through access entries."""
+    log_types: Sequence[str]
+    """Control-plane log types shipped to CloudWatch."""
+    node_instance_types: Sequence[str]
+    """EC2 types of the managed node group."""
+    node_capacity_type: str
+    """`ON_DEMAND` or `SPOT`."""
+    node_min_size: int
+    """Minimum node count."""
+    node_desired_size: int
+    """Node count at creation; the autoscaler owns it afterwards."""
+    node_max_size: int
+    """Maximum node count."""
+    node_disk_size_gb: int
+    """Root volume size per node."""
+    node_arm64: bool
+    """Run Graviton (arm64) nodes instead of x86_64."""
+    tags: Mapping[str, str]
+    """Tags for every AWS resource."""
+
+
+def _assume_role_policy(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster whose every part is a pulumi-aws resource visible to tests and policies."""
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ClusterArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:cluster:Cluster", name, None, opts)
+        if not 1 <= args.node_min_size <= args.node_desired_size <= args.node_max_size:
+            raise ValueError(
+                f"node sizes: need 1 <= min ({args.node_min_size}) <= desired "
+                f"({args.node_desired_size}) <= max ({args.node_max_size})")
+        self._name = name
+        self._args = args
+        self._tags = dict(args.tags)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.secrets_key = aws.kms.Key(
+            f"{name}-secrets-key", description=f"Envelope encryption of {args.cluster_name} "
+            "Kubernetes secrets", enable_key_rotation=True, deletion_window_in_days=30,
+            tags=self._tags, opts=child)
+        aws.kms.Alias(f"{name}-secrets-key", name=f"alias/{args.cluster_name}-secrets",
+                      target_key_id=self.secrets_key.key_id, opts=child)
+        # EKS creates this group itself with no expiry; owning it first sets a retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs", name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS, tags=self._tags, opts=child)
+        role = aws.iam.Role(f"{name}-control-plane-role",
+                            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
+                            tags=self._tags, opts=child)
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-control-plane-policy", role=role.name,
+            policy_arn=f"{AWS_MANAGED}/AmazonEKSClusterPolicy", opts=child)
+
+        self.eks = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public_access,
+                public_access_cidrs=(list(args.public_access_cidrs)
+                                     if args.endpoint_public_access and args.public_access_cidrs
+                                     else None),
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(
+                    key_arn=self.secrets_key.arn),
+                resources=["secrets"]),
+            enabled_cluster_log_types=list(args.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # The identity running `pulumi up` must be able to install the workloads.
+                bootstrap_cluster_creator_admin_permissions=True),
+            # Extended support costs six times as much; upgrade on the standard calendar.
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, attachment]),
+        )
+        self.cluster_name = self.eks.name
+        self.endpoint = self.eks.endpoint
+        self.certificate_authority = self.eks.certificate_authority.apply(
+            lambda ca: ca.data or "")
+        self.oidc_issuer_url = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")
+        self.cluster_security_group_id = self.eks.vpc_config.apply(
+            lambda vpc: vpc.cluster_security_group_id or "")
+
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"],
+            tags=self._tags, opts=child)
+        self.oidc_provider_arn = oidc.arn
+
+        self._create_access_entries()
+        network_addons = self._create_addons(("vpc-cni", "kube-proxy"))
+        self.node_group = self._create_node_group(depends_on=network_addons)
+        self._create_addons(("coredns", "aws-ebs-csi-driver"), depends_on=[self.node_group])
+
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "endpoint": self.endpoint,
+            "oidc_provider_arn": self.oidc_provider_arn,
+            "cluster_security_group_id": self.cluster_security_group_id,
+        })
+
+    def _irsa(self, role: str, namespace: str, service_account: str,
+              policies: Sequence[str]) -> aws.iam.Role:
+        return irsa_role(
+            f"{self._name}-{role}", oidc_provider_arn=self.oidc_provider_arn,
+            issuer_url=self.oidc_issuer_url, namespace=namespace,
+            service_account=service_account,
+            managed_policy_arns=[f"{AWS_MANAGED}/{p}" for p in policies], tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _create_addons(self, names: Sequence[str],
+                       depends_on: Sequence[pulumi.Resource] = ()) -> list[aws.eks.Addon]:
+        settings: dict[str, tuple[str | None, aws.iam.Role | None]] = {}
+        for addon in names:
+            if addon == "vpc-cni":
+                # The CNI's own IRSA role keeps AmazonEKS_CNI_Policy off the node role, and
+                # enableNetworkPolicy makes NetworkPolicy objects actually enforced.
+                settings[addon] = (json.dumps({"enableNetworkPolicy": "true"}),
+                                   self._irsa("vpc-cni", "kube-system", "aws-node",
+                                              ["AmazonEKS_CNI_Policy"]))
+            elif addon == "aws-ebs-csi-driver":
+                settings[addon] = (None, self._irsa(
+                    "ebs-csi", "kube-system", "ebs-csi-controller-sa",
+                    ["service-role/AmazonEBSCSIDriverPolicy"]))
+            else:
+                settings[addon] = (None, None)
+        addons = []
+        for addon, (values, role) in settings.items():
+            addons.append(aws.eks.Addon(
+                f"{self._name}-{addon}", cluster_name=self.eks.name, addon_name=addon,
+                configuration_values=values,
+                service_account_role_arn=role.arn if role else None,
+                # EKS installs self-managed copies of some add-ons; the managed one takes over.
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="PRESERVE",
+                tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))))
+        return addons
+
+    def _create_access_entries(self) -> None:
+        for index, principal in enumerate(self._args.admin_principal_arns):
+            entry = aws.eks.AccessEntry(
+                f"{self._name}-admin-{index}", cluster_name=self.eks.name,
+                principal_arn=principal, type="STANDARD", tags=self._tags,
+                opts=pulumi.ResourceOptions(parent=self))
+            aws.eks.AccessPolicyAssociation(
+                f"{self._name}-admin-{index}", cluster_name=self.eks.name,
+                principal_arn=entry.principal_arn, policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self))
+
+    def _create_node_group(self, depends_on: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
+        args = self._args
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{self._name}-node-role",
+                            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
+                            tags=self._tags, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{self._name}-node-{policy}", role=role.name,
+                                         policy_arn=f"{AWS_MANAGED}/{policy}", opts=child)
+            # SSM replaces SSH for node access: no key pair, no port 22.
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
+                           "AmazonSSMManagedInstanceCore")
+        ]
+        template = aws.ec2.LaunchTemplate(
+            f"{self._name}-nodes",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required",
+                # Hop limit 1 keeps pods away from the node role's credentials: every
+                # workload that needs AWS gets its own IRSA role instead.
+                http_put_response_hop_limit=1),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=args.node_disk_size_gb, volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=self._tags)
+                for kind in ("instance", "volume")],
+            tags=self._tags, opts=child)
+        return aws.eks.NodeGroup(
+            f"{self._name}-nodes",
+            cluster_name=self.eks.name,
+            node_role_arn=role.arn,
+            subnet_ids=args.private_subnet_ids,
+            instance_types=list(args.node_instance_types),
+            capacity_type=args.node_capacity_type,
+            ami_type="AL2023_ARM_64_STANDARD" if args.node_arm64 else "AL2023_x86_64_STANDARD",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.node_min_size, desired_size=args.node_desired_size,
+                max_size=args.node_max_size),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            labels={"agent-platform/node-pool": "general"},
+            tags={**self._tags, "k8s.io/cluster-autoscaler/enabled": "true",
+                  f"k8s.io/cluster-autoscaler/{args.cluster_name}": "owned"},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*attachments, *depends_on],
+                # The cluster autoscaler owns the node count after creation; without this
+                # every `pulumi up` would reset it to the configured desired size.
+                ignore_changes=["scalingConfig.desiredSize"]),
+        )

@@ -1,0 +1,204 @@
+"""In-cluster controllers every AWS stack needs: ALB ingress, metrics, node autoscaling, gp3 storage.
+
+Charts are installed with `kubernetes.helm.v3.Release` rather than `helm.v4.Chart`: the load balancer
+controller's chart generates its webhook certificate at render time, which a client-side render
+would show as a change on every preview, and Helm's own hooks and atomic rollback are wanted for
+controllers that sit in the request path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.irsa import irsa_role
+
+# Pinned so that a `pulumi up` months from now installs what was tested today.
+ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts")
+METRICS_SERVER_CHART = ("metrics-server", "3.13.0",
+                        "https://kubernetes-sigs.github.io/metrics-server/")
+CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1",
+                            "https://kubernetes.github.io/autoscaler")
+SYSTEM_NAMESPACE = "kube-system"
+
+_ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
+
+
+def alb_controller_policy() -> dict[str, Any]:
+    """What the AWS Load Balancer Controller may do: read the VPC freely, but change only load
+    balancers, target groups and security groups that carry its own cluster tag."""
+    tagged = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+            "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses",
+            "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
+            "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
+            "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
+            "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools", "ec2:DescribeIpamPools",
+            "elasticloadbalancing:Describe*", "acm:ListCertificates", "acm:DescribeCertificate",
+            "iam:ListServerCertificates", "iam:GetServerCertificate",
+            "cognito-idp:DescribeUserPoolClient", "wafv2:GetWebACL",
+            "wafv2:GetWebACLForResource", "shield:GetSubscriptionState",
+            "shield:DescribeProtection"]},
+        {"Sid": "ServiceLinkedRole", "Effect": "Allow", "Resource": "*",
+         "Action": "iam:CreateServiceLinkedRole",
+         "Condition": {"StringEquals": {
+             "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
+        {"Sid": "AttachProtections", "Effect": "Allow", "Resource": "*", "Action": [
+            "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "shield:CreateProtection",
+            "shield:DeleteProtection", "elasticloadbalancing:SetWebAcl"]},
+        {"Sid": "CreateOwnedSecurityGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupIngress"]},
+        {"Sid": "TagNewSecurityGroups", "Effect": "Allow",
+         "Resource": "arn:aws:ec2:*:*:security-group/*", "Action": "ec2:CreateTags",
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
+        {"Sid": "ChangeOwnedSecurityGroups", "Effect": "Allow", "Resource": "*",
+         "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"],
+         "Condition": tagged},
+        {"Sid": "CreateLoadBalancers", "Effect": "Allow", "Resource": "*",
+         "Action": ["elasticloadbalancing:CreateLoadBalancer",
+                    "elasticloadbalancing:CreateTargetGroup"],
+         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": list(_ELB_CLUSTER_TAGS)}}},
+        {"Sid": "ManageListeners", "Effect": "Allow", "Resource": "*", "Action": [
+            "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+            "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyListenerAttributes",
+            "elasticloadbalancing:AddListenerCertificates",
+            "elasticloadbalancing:RemoveListenerCertificates",
+            "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
+            "elasticloadbalancing:ModifyRule"]},
+        {"Sid": "TagLoadBalancers", "Effect": "Allow", "Action": [
+            "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+         "Resource": ["arn:aws:elasticloadbalancing:*:*:loadbalancer/*",
+                      "arn:aws:elasticloadbalancing:*:*:targetgroup/*",
+                      "arn:aws:elasticloadbalancing:*:*:listener/*",
+                      "arn:aws:elasticloadbalancing:*:*:listener-rule/*"]},
+        {"Sid": "ChangeOwnedLoadBalancers", "Effect": "Allow", "Resource": "*",
+         "Condition": tagged, "Action": [
+             "elasticloadbalancing:ModifyLoadBalancerAttributes",
+             "elasticloadbalancing:SetIpAddressType", "elasticloadbalancing:SetSecurityGroups",
+             "elasticloadbalancing:SetSubnets", "elasticloadbalancing:DeleteLoadBalancer",
+             "elasticloadbalancing:ModifyTargetGroup",
+             "elasticloadbalancing:ModifyTargetGroupAttributes",
+             "elasticloadbalancing:DeleteTargetGroup"]},
+        {"Sid": "RegisterPodTargets", "Effect": "Allow",
+         "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+         "Action": ["elasticloadbalancing:RegisterTargets",
+                    "elasticloadbalancing:DeregisterTargets"]},
+    ]}
+
+
+def cluster_autoscaler_policy(cluster_name: str) -> dict[str, Any]:
+    """Scale only the node groups tagged as owned by this cluster."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
+            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+            "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+            "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
+            "eks:DescribeNodegroup"]},
+        {"Sid": "ScaleOwnedGroups", "Effect": "Allow", "Resource": "*", "Action": [
+            "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Condition": {"StringEquals": {
+             f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+    ]}
+
+
+@dataclass
+class ClusterAddonsArgs:
+    cluster_name: str
+    """EKS cluster name (the controllers discover their resources by it)."""
+    region: pulumi.Input[str]
+    """AWS region; passed explicitly because pods cannot reach instance metadata (hop limit 1)."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the cluster, for the load balancer controller."""
+    oidc_provider_arn: pulumi.Input[str]
+    """IAM OIDC provider of the cluster, for IRSA roles."""
+    oidc_issuer_url: pulumi.Input[str]
+    """OIDC issuer URL of the cluster."""
+    tags: Mapping[str, str]
+    """Tags for AWS resources."""
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """AWS Load Balancer Controller, metrics-server, cluster-autoscaler and a default gp3 class.
+
+    Node autoscaling uses cluster-autoscaler on the managed node group: the node group stays the
+    one place node settings live, and scaling needs no extra CRDs, queues or controller nodes.
+    """
+
+    def __init__(self, name: str, args: ClusterAddonsArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:cluster_addons:ClusterAddons", name, None, opts)
+        self._name = name
+        self._args = args
+
+        alb_role = self._irsa("alb-controller", "aws-load-balancer-controller",
+                              alb_controller_policy())
+        self.alb_controller = self._release(ALB_CONTROLLER_CHART, {
+            "clusterName": args.cluster_name,
+            "region": args.region,
+            "vpcId": args.vpc_id,
+            "replicaCount": 2,
+            "serviceAccount": {"name": "aws-load-balancer-controller", "annotations": {
+                "eks.amazonaws.com/role-arn": alb_role.arn}},
+            # Services of type LoadBalancer are not how traffic enters this platform.
+            "enableServiceMutatorWebhook": False,
+            "podDisruptionBudget": {"maxUnavailable": 1},
+        })
+        self._release(METRICS_SERVER_CHART, {
+            "replicas": 2,
+            "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+        })
+        autoscaler_role = self._irsa("cluster-autoscaler", "cluster-autoscaler",
+                                     cluster_autoscaler_policy(args.cluster_name))
+        self._release(CLUSTER_AUTOSCALER_CHART, {
+            "cloudProvider": "aws",
+            "awsRegion": args.region,
+            "autoDiscovery": {"clusterName": args.cluster_name},
+            "rbac": {"serviceAccount": {"name": "cluster-autoscaler", "annotations": {
+                "eks.amazonaws.com/role-arn": autoscaler_role.arn}}},
+            "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                          "skip-nodes-with-system-pods": False},
+        })
+        k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="gp3", annotations={
+                "storageclass.kubernetes.io/is-default-class": "true"}),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            # Bind only once the pod is scheduled, so the volume is made in the pod's zone.
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Retain",
+            opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+    def _irsa(self, role: str, service_account: str, policy: dict[str, Any]) -> Any:
+        return irsa_role(
+            f"{self._name}-{role}", oidc_provider_arn=self._args.oidc_provider_arn,
+            issuer_url=self._args.oidc_issuer_url, namespace=SYSTEM_NAMESPACE,
+            service_account=service_account, inline_policy=policy, tags=self._args.tags,
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _release(self, chart: tuple[str, str, str],
+                 values: Mapping[str, Any]) -> k8s.helm.v3.Release:
+        chart_name, version, repo = chart
+        return k8s.helm.v3.Release(
+            f"{self._name}-{chart_name}",
+            name=chart_name,
+            chart=chart_name,
+            version=version,
+            namespace=SYSTEM_NAMESPACE,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+            values=dict(values),
+            # Roll back a failed upgrade instead of leaving a half-applied controller.
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,114 @@
+"""Every stack config key of the project: its type, default and what it means.
+
+This table is the single source of truth: `components.config` parses against it, and the tests
+check that `Pulumi.yaml` and the README document exactly these keys with these defaults.
+Defaults are the production values; cheaper settings are spelled out in `Pulumi.dev.yaml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+KeyType = Literal["string", "integer", "boolean", "array"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key in the `agent-platform:` namespace."""
+
+    name: str
+    type: KeyType
+    description: str
+    default: str | int | bool | list[str]
+
+
+KEYS: tuple[Key, ...] = (
+    # --- the stack as a whole -------------------------------------------------------------------
+    Key("environment", "string",
+        "Kind of stack: `local` (any local Kubernetes cluster, no AWS), `dev` or `prod` (AWS). "
+        "`prod` turns on the checks that refuse insecure or non-redundant settings.", "prod"),
+    Key("owner", "string", "Value of the `Owner` tag on every AWS resource (who to call).",
+        "platform-team"),
+    Key("costCenter", "string", "Value of the `CostCenter` tag on every AWS resource.",
+        "agent-platform"),
+    # --- network --------------------------------------------------------------------------------
+    Key("vpcCidr", "string", "IPv4 CIDR of the VPC; /20 or larger (it is cut into 6 subnets).",
+        "10.40.0.0/16"),
+    Key("availabilityZoneCount", "integer",
+        "How many availability zones the VPC, nodes and data stores span (2 to 4; prod needs 3+).",
+        3),
+    Key("natGateways", "string",
+        "`per-az` (one NAT gateway per zone, survives a zone outage) or `single` (cheaper, one "
+        "zone's NAT carries all egress). prod requires `per-az`.", "per-az"),
+    # --- EKS ------------------------------------------------------------------------------------
+    Key("kubernetesVersion", "string", "EKS Kubernetes minor version, e.g. `1.34`.", "1.34"),
+    Key("endpointPublicAccess", "boolean",
+        "Expose the EKS API endpoint publicly (limited to `publicAccessCidrs`). The private "
+        "endpoint is always on.", False),
+    Key("publicAccessCidrs", "array",
+        "CIDRs allowed to reach a public EKS API endpoint. Required when "
+        "`endpointPublicAccess` is true in prod; `0.0.0.0/0` is refused in prod.", []),
+    Key("adminPrincipalArns", "array",
+        "IAM role/user ARNs given cluster-admin through EKS access entries.", []),
+    Key("kubeconfigRoleArn", "string",
+        "IAM role that `aws eks get-token` assumes in the generated kubeconfig (optional).", ""),
+    Key("clusterLogTypes", "array",
+        "EKS control-plane log types sent to CloudWatch; prod needs api, audit, authenticator.",
+        ["api", "audit", "authenticator", "controllerManager", "scheduler"]),
+    Key("nodeInstanceTypes", "array",
+        "EC2 instance types of the managed node group (several help SPOT capacity).",
+        ["m7i.large"]),
+    Key("nodeCapacityType", "string", "`ON_DEMAND` or `SPOT`.", "ON_DEMAND"),
+    Key("nodeMinSize", "integer", "Minimum nodes (prod needs at least one per zone).", 3),
+    Key("nodeDesiredSize", "integer", "Nodes at creation; the autoscaler owns it afterwards.", 3),
+    Key("nodeMaxSize", "integer", "Maximum nodes the cluster autoscaler may add.", 9),
+    Key("nodeDiskSizeGb", "integer", "Encrypted gp3 root volume size of each node, GiB.", 50),
+    # --- Postgres -------------------------------------------------------------------------------
+    Key("dbInstanceClass", "string", "RDS instance class, e.g. `db.r7g.large`.", "db.r7g.large"),
+    Key("dbEngineVersion", "string",
+        "PostgreSQL major version (minor upgrades are applied automatically).", "17"),
+    Key("dbAllocatedStorageGb", "integer", "Initial gp3 storage, GiB (20 or more).", 50),
+    Key("dbMaxAllocatedStorageGb", "integer",
+        "Storage autoscaling ceiling, GiB (at least dbAllocatedStorageGb).", 500),
+    Key("dbMultiAz", "boolean", "Synchronous standby in a second zone. prod requires true.", True),
+    Key("dbDeletionProtection", "boolean",
+        "Refuse to delete the database. prod requires true.", True),
+    Key("dbFinalSnapshot", "boolean",
+        "Take a snapshot when the database is deleted. prod requires true.", True),
+    Key("dbBackupRetentionDays", "integer",
+        "Automated backup retention, 1 to 35 days. prod requires 14 or more.", 14),
+    Key("dbPerformanceInsights", "boolean", "Enable RDS Performance Insights.", True),
+    Key("dbName", "string", "Database created for the service.", "agent"),
+    Key("dbUsername", "string", "Master user name (not `postgres`, `admin` or `rdsadmin`).",
+        "agent"),
+    # --- Redis / Valkey -------------------------------------------------------------------------
+    Key("cacheNodeType", "string", "ElastiCache node type, e.g. `cache.r7g.large`.",
+        "cache.r7g.large"),
+    Key("cacheEngineVersion", "string", "ElastiCache Valkey version, e.g. `8.0`.", "8.0"),
+    Key("cacheNodes", "integer",
+        "Nodes in the replication group (1 primary + replicas). prod requires 2+ for failover.", 2),
+    Key("cacheSnapshotRetentionDays", "integer",
+        "Daily snapshot retention, 0 to 35 days (0 disables). prod requires 1+.", 7),
+    # --- image ----------------------------------------------------------------------------------
+    Key("imagePlatform", "string", "Platform of the app image: `linux/amd64` or `linux/arm64`.",
+        "linux/amd64"),
+    Key("imageRetainCount", "integer", "ECR lifecycle policy keeps this many newest images.", 30),
+    Key("localRegistry", "string",
+        "local stack: registry to push the app image to (e.g. `localhost:5001`, the kind "
+        "local-registry pattern). Empty: the image is only built into the local Docker engine.",
+        ""),
+    # --- local stack ----------------------------------------------------------------------------
+    Key("kubeContext", "string",
+        "local stack: kubeconfig context to deploy to. Empty: the current context.", ""),
+    Key("localStorageClass", "string",
+        "local stack: StorageClass for the Postgres/Valkey volumes. Empty: the cluster default.",
+        ""),
+    Key("localVolumeSize", "string", "local stack: size of each data volume, e.g. `5Gi`.", "5Gi"),
+    Key("localPostgresImage", "string", "local stack: official Postgres image, pinned.",
+        "postgres:17.6-alpine"),
+    Key("localRedisImage", "string", "local stack: official Valkey image, pinned.",
+        "valkey/valkey:8.1.3-alpine"),
+)
+
+KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}

@@ -1,0 +1,92 @@
+"""The app image: built from `app/` by the program itself, tagged by its content, pinned by digest."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").strip("/")
+        if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, f"{pattern}/*") or any(
+                fnmatch.fnmatch(part, pattern) for part in relative.split("/")):
+            ignored = not negate
+    return ignored
+
+
+def source_tag(context: Path) -> str:
+    """A tag derived from the build context's content, honouring `.dockerignore`.
+
+    Unchanged source gives an unchanged tag, so `pulumi preview` shows no image change; any edit
+    gives a new tag, which immutable ECR tags require anyway.
+    """
+    ignore_file = context / ".dockerignore"
+    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
+                if line.strip() and not line.startswith("#")] if ignore_file.exists() else []
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = path.relative_to(context).as_posix()
+        if relative != ".dockerignore" and _ignored(relative, patterns):
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"src-{digest.hexdigest()[:16]}"
+
+
+@dataclass
+class AppImageArgs:
+    context: Path
+    """Build context (the `app/` directory, holding the Dockerfile)."""
+    repository: pulumi.Input[str]
+    """Image repository without tag, e.g. an ECR URL or `localhost:5001/agent-service`."""
+    platform: str
+    """Target platform, e.g. `linux/amd64`."""
+    push: bool
+    """Push to the registry; False only builds into the local Docker engine."""
+    registry_server: pulumi.Input[str] | None = None
+    """Registry to log in to before pushing (None: no login, e.g. a local registry)."""
+    registry_username: pulumi.Input[str] | None = None
+    """Registry user."""
+    registry_password: pulumi.Input[str] | None = None
+    """Registry password (secret)."""
+
+
+class AppImage(pulumi.ComponentResource):
+    """Builds the service image; `image_ref` is what Deployments use."""
+
+    tag: str
+    image_ref: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AppImageArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:image:AppImage", name, None, opts)
+        dockerfile = args.context / "Dockerfile"
+        if not dockerfile.is_file():
+            raise ValueError(f"context: {dockerfile} does not exist")
+        self.tag = source_tag(args.context)
+        registry = None
+        if args.push and args.registry_server is not None:
+            registry = docker.RegistryArgs(server=args.registry_server,
+                                           username=args.registry_username,
+                                           password=args.registry_password)
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(args.repository, ":", self.tag),
+            build=docker.DockerBuildArgs(context=str(args.context), dockerfile=str(dockerfile),
+                                         platform=args.platform),
+            registry=registry,
+            skip_push=not args.push,
+            # A preview must not build or push anything.
+            build_on_preview=False,
+            opts=pulumi.ResourceOptions(parent=self))
+        # Pushed images are pinned by digest; a local-only image has no registry digest, and its
+        # content-derived tag is what the local cluster's container runtime can resolve.
+        self.image_ref = self.image.repo_digest if args.push else self.image.image_name
+        self.register_outputs({"image_ref": self.image_ref})

@@ -1,0 +1,195 @@
+"""Postgres and Valkey inside the cluster, for the `local` stack: same contracts as RDS/ElastiCache.
+
+Both run as single-replica StatefulSets on PersistentVolumeClaims from the official images, with
+restricted pod security and passwords from `pulumi_random` kept in Kubernetes Secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.endpoints import CacheEndpoint, DatabaseEndpoint
+
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+# The official alpine images run their servers as these users.
+POSTGRES_UID = 70
+VALKEY_UID = 999
+PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                  for mode in ("enforce", "audit", "warn")}
+
+
+@dataclass
+class InClusterDataArgs:
+    namespace: str
+    """Namespace created for the data stores."""
+    postgres_image: str
+    """Pinned official Postgres image."""
+    redis_image: str
+    """Pinned official Valkey image."""
+    database: str
+    """Database created for the service."""
+    username: str
+    """Postgres login role."""
+    volume_size: str
+    """PVC size of each store."""
+    storage_class: str | None
+    """StorageClass for the PVCs; None uses the cluster default."""
+
+
+def _labels(component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": component, "app.kubernetes.io/component": "datastore",
+            "app.kubernetes.io/part-of": "agent-platform",
+            "app.kubernetes.io/managed-by": "pulumi"}
+
+
+def _restricted_container(**kwargs: Any) -> k8s.core.v1.ContainerArgs:
+    return k8s.core.v1.ContainerArgs(
+        security_context=k8s.core.v1.SecurityContextArgs(
+            allow_privilege_escalation=False, read_only_root_filesystem=True,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+        **kwargs)
+
+
+class InClusterData(pulumi.ComponentResource):
+    """A namespace holding one Postgres and one Valkey server."""
+
+    database: DatabaseEndpoint
+    cache: CacheEndpoint
+
+    def __init__(self, name: str, args: InClusterDataArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:in_cluster_data:InClusterData", name, None, opts)
+        self._name = name
+        self._args = args
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace, labels={**PSA_RESTRICTED,
+                                             "app.kubernetes.io/part-of": "agent-platform"}),
+            opts=pulumi.ResourceOptions(parent=self))
+        self._namespace = namespace.metadata.name
+
+        self.database = self._create_postgres()
+        self.cache = self._create_valkey()
+        self.register_outputs({"postgres_host": self.database.host,
+                               "redis_host": self.cache.host})
+
+    def _secret(self, role: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-{role}", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=role, namespace=self._namespace, labels=_labels(role)),
+            type="Opaque", string_data=dict(data), opts=pulumi.ResourceOptions(parent=self))
+
+    def _service(self, role: str, port: int) -> str:
+        k8s.core.v1.Service(
+            f"{self._name}-{role}", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=role, namespace=self._namespace, labels=_labels(role)),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP", selector=_labels(role),
+                ports=[k8s.core.v1.ServicePortArgs(name=role, port=port, target_port=port)]),
+            opts=pulumi.ResourceOptions(parent=self))
+        return f"{role}.{self._args.namespace}.svc.cluster.local"
+
+    def _stateful_set(self, role: str, uid: int, container: k8s.core.v1.ContainerArgs,
+                      scratch: Sequence[tuple[str, str]]) -> None:
+        args = self._args
+        volumes = [k8s.core.v1.VolumeArgs(name=vol, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
+                   for vol, _ in scratch]
+        k8s.apps.v1.StatefulSet(
+            f"{self._name}-{role}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=role, namespace=self._namespace,
+                                                labels=_labels(role)),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name=role, replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_labels(role)),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=_labels(role)),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=uid, run_as_group=uid,
+                            fs_group=uid, seccomp_profile=k8s.core.v1.SeccompProfileArgs(
+                                type="RuntimeDefault")),
+                        containers=[container],
+                        volumes=volumes,
+                    )),
+                volume_claim_templates=[k8s.core.v1.PersistentVolumeClaimArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
+                    spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteOnce"], storage_class_name=args.storage_class,
+                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                            requests={"storage": args.volume_size})))],
+            ),
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def _create_postgres(self) -> DatabaseEndpoint:
+        args = self._args
+        password = random.RandomPassword(f"{self._name}-postgres-password", length=32,
+                                         special=False, opts=pulumi.ResourceOptions(parent=self))
+        self._secret("postgres", {"POSTGRES_PASSWORD": password.result})
+        ready = ["pg_isready", "-U", args.username, "-d", args.database, "-h", "127.0.0.1"]
+        self._stateful_set("postgres", POSTGRES_UID, _restricted_container(
+            name="postgres", image=args.postgres_image,
+            ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=args.username),
+                k8s.core.v1.EnvVarArgs(name="POSTGRES_DB", value=args.database),
+                # A subdirectory: the volume root holds lost+found, which initdb refuses.
+                k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
+            ],
+            env_from=[k8s.core.v1.EnvFromSourceArgs(
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="postgres"))],
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
+                k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=ready), period_seconds=5),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=ready), period_seconds=10,
+                failure_threshold=6, initial_delay_seconds=30),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "512Mi"}),
+        ), scratch=[("run", "/var/run/postgresql"), ("tmp", "/tmp")])
+        host = self._service("postgres", POSTGRES_PORT)
+        return DatabaseEndpoint(
+            host=pulumi.Output.from_input(host), port=pulumi.Output.from_input(POSTGRES_PORT),
+            database=args.database, user=args.username,
+            password=pulumi.Output.secret(password.result),
+            # Traffic stays on the cluster network, which NetworkPolicy fences in.
+            sslmode="disable")
+
+    def _create_valkey(self) -> CacheEndpoint:
+        args = self._args
+        password = random.RandomPassword(f"{self._name}-valkey-password", length=32,
+                                         special=False, opts=pulumi.ResourceOptions(parent=self))
+        self._secret("valkey", {"VALKEY_PASSWORD": password.result})
+        ping = ["sh", "-c", 'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG']
+        self._stateful_set("valkey", VALKEY_UID, _restricted_container(
+            name="valkey", image=args.redis_image,
+            # Kubernetes expands $(VALKEY_PASSWORD) from the Secret-backed environment.
+            args=["valkey-server", "--requirepass", "$(VALKEY_PASSWORD)", "--appendonly", "yes",
+                  "--dir", "/data"],
+            ports=[k8s.core.v1.ContainerPortArgs(name="valkey", container_port=REDIS_PORT)],
+            env_from=[k8s.core.v1.EnvFromSourceArgs(
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="valkey"))],
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")],
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=ping), period_seconds=5),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=REDIS_PORT), period_seconds=10,
+                initial_delay_seconds=10),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "128Mi"}, limits={"memory": "256Mi"}),
+        ), scratch=[])
+        host = self._service("valkey", REDIS_PORT)
+        return CacheEndpoint(host=pulumi.Output.from_input(host),
+                             port=pulumi.Output.from_input(REDIS_PORT),
+                             password=pulumi.Output.secret(password.result), tls=False)
