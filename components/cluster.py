@@ -150,7 +150,7 @@ class Cluster(pulumi.ComponentResource):
     def _irsa(self, role: str, namespace: str, service_account: str,
               policies: Sequence[str]) -> aws.iam.Role:
         return irsa_role(
-            f"{self._name}-{role}", oidc_provider_arn=self.oidc_provider_arn,
+            f"{self._name}-{role}-irsa", oidc_provider_arn=self.oidc_provider_arn,
             issuer_url=self.oidc_issuer_url, namespace=namespace,
             service_account=service_account,
             managed_policy_arns=[f"{AWS_MANAGED}/{p}" for p in policies], tags=self._tags,

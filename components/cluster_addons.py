@@ -181,7 +181,7 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def _irsa(self, role: str, service_account: str, policy: dict[str, Any]) -> Any:
         return irsa_role(
-            f"{self._name}-{role}", oidc_provider_arn=self._args.oidc_provider_arn,
+            f"{self._name}-{role}-irsa", oidc_provider_arn=self._args.oidc_provider_arn,
             issuer_url=self._args.oidc_issuer_url, namespace=SYSTEM_NAMESPACE,
             service_account=service_account, inline_policy=policy, tags=self._args.tags,
             opts=pulumi.ResourceOptions(parent=self))

@@ -26,6 +26,28 @@ STACKS = ("local", "dev", "prod")
 ACCOUNT = "123456789012"
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def plain(value: Any, secret_paths: list[str] | None = None, path: str = "") -> Any:
+    """Inputs as a real provider would see them: secrets unwrapped, whole floats as ints.
+
+    The mock monitor hands over numbers as floats and secrets wrapped in a signature object;
+    `secret_paths` collects where secrets were, so tests can check where they travel.
+    """
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            if secret_paths is not None:
+                secret_paths.append(path)
+            return plain(value.get("value"), secret_paths, path)
+        return {k: plain(v, secret_paths, f"{path}.{k}".lstrip(".")) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v, secret_paths, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 @dataclass(frozen=True)
 class Resource:
     """One registered resource: its type token, logical name and inputs (camelCase)."""
@@ -33,6 +55,8 @@ class Resource:
     type: str
     name: str
     inputs: Mapping[str, Any]
+    secret_paths: tuple[str, ...] = ()
+    """Input paths (e.g. `stringData`) whose values were Pulumi secrets."""
 
     @property
     def urn(self) -> str:
@@ -102,8 +126,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.region = region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = dict(args.inputs)
-        self.rendered.resources.append(Resource(args.typ, args.name, inputs))
+        secret_paths: list[str] = []
+        inputs = plain(dict(args.inputs), secret_paths)
+        self.rendered.resources.append(Resource(args.typ, args.name, inputs,
+                                                tuple(secret_paths)))
         name = inputs.get("name") or args.name
         state: dict[str, Any] = {"name": name,
                                  "arn": f"arn:aws:service:{self.region}:{ACCOUNT}:{args.name}"}
@@ -163,24 +189,32 @@ def render(stack: str, overrides: Mapping[str, Any] | None = None) -> Rendered:
     def program() -> None:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-    # Outputs bind to the loop current when they are made, so the loop comes first.
-    loop = asyncio.new_event_loop()
-    try:
-        asyncio.set_event_loop(loop)
-        pulumi.runtime.set_all_config(config, [])
-        # Each render is a fresh deployment: drop the previous run's root stack resource.
-        runtime_settings.ROOT.set(None)
-        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-        loop.run_until_complete(run_pulumi_func(program))
-        loop.run_until_complete(wait_for_rpcs())
-        root = runtime_settings.get_root_resource()
-        exported = getattr(root, "outputs", {}) or {}
-        for key, value in exported.items():
-            output = pulumi.Output.from_input(value)
-            rendered.outputs[key] = loop.run_until_complete(output.future())
-            if loop.run_until_complete(output.is_secret()):
-                rendered.secret_outputs.add(key)
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    # Outputs bind to the loop current when they are made, so the loop is set first. One loop
+    # serves every render in the process: Pulumi's runtime creates a loop of its own whenever
+    # none is set, and would leave it unclosed.
+    loop = _event_loop()
+    pulumi.runtime.set_all_config(config, [])
+    # Each render is a fresh deployment: drop the previous run's root stack resource.
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    loop.run_until_complete(run_pulumi_func(program))
+    loop.run_until_complete(wait_for_rpcs())
+    root = runtime_settings.get_root_resource()
+    exported = getattr(root, "outputs", {}) or {}
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        rendered.outputs[key] = loop.run_until_complete(output.future())
+        if loop.run_until_complete(output.is_secret()):
+            rendered.secret_outputs.add(key)
     return rendered
+
+
+_LOOP: asyncio.AbstractEventLoop | None = None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    global _LOOP
+    if _LOOP is None:
+        _LOOP = asyncio.new_event_loop()
+    asyncio.set_event_loop(_LOOP)
+    return _LOOP
