@@ -126,7 +126,8 @@ class Cluster(pulumi.ComponentResource):
         self.endpoint = self.eks.endpoint
         self.certificate_authority = self.eks.certificate_authority.apply(
             lambda ca: ca.data or "")
-        self.oidc_issuer_url = self.eks.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")
+        self.oidc_issuer_url = self.eks.identities.apply(
+            lambda ids: (ids[0].oidcs or [])[0].issuer or "")
         self.cluster_security_group_id = self.eks.vpc_config.apply(
             lambda vpc: vpc.cluster_security_group_id or "")
 

@@ -1,9 +1,9 @@
-"""In-cluster controllers every AWS stack needs: ALB ingress, metrics, node autoscaling, gp3 storage.
+"""Controllers every AWS stack needs: ALB ingress, metrics, node autoscaling, gp3 storage.
 
-Charts are installed with `kubernetes.helm.v3.Release` rather than `helm.v4.Chart`: the load balancer
-controller's chart generates its webhook certificate at render time, which a client-side render
-would show as a change on every preview, and Helm's own hooks and atomic rollback are wanted for
-controllers that sit in the request path.
+Charts are installed with `kubernetes.helm.v3.Release` rather than `helm.v4.Chart`: the load
+balancer controller's chart generates its webhook certificate at render time, which a client-side
+render would show as a change on every preview, and Helm's own hooks and atomic rollback are
+wanted for controllers that sit in the request path.
 """
 
 from __future__ import annotations

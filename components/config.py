@@ -1,8 +1,8 @@
 """Stack settings: every config key is read and checked here, before any resource exists.
 
-`load_settings()` reads the `agent-platform:` namespace of the running stack; `parse_settings()` does
-the work on plain strings so tests can feed it any config. Every problem is collected and reported
-in one `ConfigError`, each line naming the key, the bad value and what is allowed.
+`load_settings()` reads the `agent-platform:` namespace of the running stack; `parse_settings()`
+does the work on plain strings so tests can feed it any config. Every problem is collected and
+reported in one `ConfigError`, each line naming the key, the bad value and what is allowed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The app image: built from `app/` by the program itself, tagged by its content, pinned by digest."""
+"""The app image: built from `app/` by the program, tagged by its content, pinned by digest."""
 
 from __future__ import annotations
 

@@ -97,10 +97,11 @@ class InClusterData(pulumi.ComponentResource):
         return f"{role}.{self._args.namespace}.svc.cluster.local"
 
     def _stateful_set(self, role: str, uid: int, container: k8s.core.v1.ContainerArgs,
-                      scratch: Sequence[tuple[str, str]]) -> None:
+                      scratch: Sequence[str]) -> None:
         args = self._args
-        volumes = [k8s.core.v1.VolumeArgs(name=vol, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
-                   for vol, _ in scratch]
+        volumes = [k8s.core.v1.VolumeArgs(name=volume,
+                                          empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
+                   for volume in scratch]
         k8s.apps.v1.StatefulSet(
             f"{self._name}-{role}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=role, namespace=self._namespace,
@@ -157,7 +158,7 @@ class InClusterData(pulumi.ComponentResource):
                 failure_threshold=6, initial_delay_seconds=30),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "512Mi"}),
-        ), scratch=[("run", "/var/run/postgresql"), ("tmp", "/tmp")])
+        ), scratch=["run", "tmp"])
         host = self._service("postgres", POSTGRES_PORT)
         return DatabaseEndpoint(
             host=pulumi.Output.from_input(host), port=pulumi.Output.from_input(POSTGRES_PORT),
@@ -171,7 +172,8 @@ class InClusterData(pulumi.ComponentResource):
         password = random.RandomPassword(f"{self._name}-valkey-password", length=32,
                                          special=False, opts=pulumi.ResourceOptions(parent=self))
         self._secret("valkey", {"VALKEY_PASSWORD": password.result})
-        ping = ["sh", "-c", 'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG']
+        ping = ["sh", "-c",
+                'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG']
         self._stateful_set("valkey", VALKEY_UID, _restricted_container(
             name="valkey", image=args.redis_image,
             # Kubernetes expands $(VALKEY_PASSWORD) from the Secret-backed environment.

@@ -12,8 +12,9 @@ from harness import Rendered, Resource
 
 # AWS resource types that take no `tags` argument.
 UNTAGGABLE = {
-    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-    "aws:iam/rolePolicy:RolePolicy", "aws:kms/alias:Alias", "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy",
+    "aws:kms/alias:Alias", "aws:ecr/lifecyclePolicy:LifecyclePolicy",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
 }
 

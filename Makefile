@@ -1,0 +1,53 @@
+# agent-platform: every command a developer, CI or a user needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= local
+# The local stack keeps state in the file backend; its secrets need a passphrase. Set your own
+# in the environment; the default only protects throwaway local state.
+export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
+
+.PHONY: help venv test lint pytest bench-program up preview destroy clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependency
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy __main__.py components tests benchmarks app/agent_service
+
+pytest: $(STAMP) ## The test suite alone
+	$(BIN)/python -m pytest
+
+test: lint pytest ## Install everything, lint, run the whole test suite (what CI runs)
+
+bench-program: $(STAMP) ## Time the program's evaluation of every stack (JSON)
+	$(BIN)/python benchmarks/bench_program.py
+
+up: $(STAMP) ## Deploy the local stack to the current kubeconfig context
+	@command -v pulumi >/dev/null || { echo "make up needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
+	@pulumi whoami >/dev/null 2>&1 || pulumi login --local
+	pulumi stack select --create $(STACK) --secrets-provider passphrase
+	pulumi up --stack $(STACK) --yes
+
+preview: $(STAMP) ## Preview STACK (default local) with a diff
+	@command -v pulumi >/dev/null || { echo "needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
+	pulumi preview --stack $(STACK) --diff
+
+destroy: ## Tear down STACK (default local)
+	pulumi destroy --stack $(STACK) --yes
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

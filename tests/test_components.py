@@ -1,0 +1,99 @@
+"""Component contracts: naming, content-derived image tags, kubeconfig stability, bad arguments."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from components.image import source_tag
+from components.kubeconfig import eks_kubeconfig
+from components.network import subnet_cidrs
+from harness import ROOT, Rendered
+
+
+def test_components_use_project_type_tokens_and_prefixed_children(
+        stacks: dict[str, Rendered]) -> None:
+    for rendered in stacks.values():
+        components = [r for r in rendered.resources if r.type.startswith("agent-platform:")]
+        assert components, rendered.stack
+        for component in components:
+            module, type_name = component.type.split(":")[1:]
+            assert (ROOT / "components" / f"{module}.py").is_file(), component.urn
+            assert type_name[0].isupper(), component.urn
+        names = {c.name for c in components}
+        for resource in rendered.resources:
+            if resource.type.startswith(("agent-platform:", "pulumi:providers:")):
+                continue
+            assert resource.name.split("-")[0] in {n.split("-")[0] for n in names}, \
+                f"{resource.urn} is not named after a component"
+
+
+def copy_app(tmp_path: Path) -> Path:
+    target = tmp_path / "app"
+    shutil.copytree(ROOT / "app", target,
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    return target
+
+
+def test_image_tag_is_stable_for_unchanged_source(tmp_path: Path) -> None:
+    app = copy_app(tmp_path)
+    assert source_tag(app) == source_tag(app) == source_tag(ROOT / "app")
+
+
+def test_image_tag_changes_when_the_source_changes(tmp_path: Path) -> None:
+    app = copy_app(tmp_path)
+    before = source_tag(app)
+    (app / "agent_service" / "main.py").write_text("# changed\n", encoding="utf-8")
+    assert source_tag(app) != before
+
+
+def test_image_tag_ignores_what_docker_ignores(tmp_path: Path) -> None:
+    app = copy_app(tmp_path)
+    before = source_tag(app)
+    cache = app / "agent_service" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "main.cpython-311.pyc").write_bytes(b"\0bytecode")
+    (app / "tests").mkdir(exist_ok=True)
+    (app / "tests" / "test_new.py").write_text("x = 1\n", encoding="utf-8")
+    assert source_tag(app) == before
+
+
+def test_kubeconfig_depends_only_on_name_endpoint_and_ca() -> None:
+    config = json.loads(eks_kubeconfig("c", "https://x", "CA", "eu-west-1"))
+    assert config["clusters"][0]["cluster"] == {"server": "https://x",
+                                                "certificate-authority-data": "CA"}
+    args = config["users"][0]["user"]["exec"]["args"]
+    assert args == ["eks", "get-token", "--cluster-name", "c", "--region", "eu-west-1",
+                    "--output", "json"]
+    with_role = json.loads(eks_kubeconfig("c", "https://x", "CA", "eu-west-1",
+                                          "arn:aws:iam::123456789012:role/deployer"))
+    assert with_role["users"][0]["user"]["exec"]["args"][-2:] == [
+        "--role-arn", "arn:aws:iam::123456789012:role/deployer"]
+
+
+def test_kubeconfig_is_unchanged_by_unrelated_cluster_settings(render_with: object) -> None:
+    from harness import render
+
+    base = render("dev").outputs["kubeconfig"]
+    changed = render("dev", {"clusterLogTypes": ["api", "audit", "authenticator", "scheduler"],
+                             "nodeMaxSize": 6}).outputs["kubeconfig"]
+    assert base == changed
+
+
+@pytest.mark.parametrize("zones", [2, 3, 4])
+@pytest.mark.parametrize("cidr", ["10.40.0.0/16", "10.0.0.0/20", "172.16.0.0/12"])
+def test_subnets_do_not_overlap_and_fit_the_vpc(cidr: str, zones: int) -> None:
+    import ipaddress
+
+    private, public = subnet_cidrs(cidr, zones)
+    nets = [ipaddress.ip_network(n) for n in private + public]
+    assert len(private) == len(public) == zones
+    vpc = ipaddress.ip_network(cidr)
+    for i, net in enumerate(nets):
+        assert net.subnet_of(vpc)  # type: ignore[arg-type]
+        for other in nets[i + 1:]:
+            assert not net.overlaps(other), (net, other)
+    assert min(n.num_addresses for n in nets[:zones]) > max(n.num_addresses for n in nets[zones:])
