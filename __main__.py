@@ -25,7 +25,7 @@ from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.image import AppImage, AppImageArgs
 from components.in_cluster_data import InClusterData, InClusterDataArgs
 from components.kubeconfig import eks_kubeconfig_output
-from components.network import Network, NetworkArgs
+from components.network import Network, NetworkArgs, available_zones
 from components.registry import Registry, RegistryArgs
 
 APP_DIR = Path(__file__).parent / "app"
@@ -33,7 +33,7 @@ APP_DIR = Path(__file__).parent / "app"
 
 def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
     name = s.resource_prefix
-    zones = aws.get_availability_zones(state="available").names[: s.network.az_count]
+    zones = available_zones(s.network.az_count)
     network = Network("network", NetworkArgs(s.network.vpc_cidr, zones, s.network.nat_gateways,
                                              cluster_name=name, tags=s.tags))
     c = s.cluster

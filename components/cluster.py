@@ -239,6 +239,8 @@ class Cluster(pulumi.ComponentResource):
                 min_size=args.node_min_size, desired_size=args.node_desired_size,
                 max_size=args.node_max_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
+            # EKS replaces nodes that report unhealthy instead of leaving them to page someone.
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
             labels={"agent-platform/node-pool": "general"},

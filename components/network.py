@@ -26,6 +26,22 @@ class NetworkArgs:
     """Tags for every resource."""
 
 
+def available_zones(count: int) -> list[str]:
+    """The first `count` regular availability zones of the region.
+
+    Local Zones and Wavelength Zones are opt-in, lack most instance types and services, and must
+    never receive a subnet of this VPC, so only zones that need no opt-in are taken.
+    """
+    zones = aws.get_availability_zones(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status",
+                                                    values=["opt-in-not-required"])]).names
+    if len(zones) < count:
+        raise ValueError(f"availabilityZoneCount: the region offers {len(zones)} zones "
+                         f"({', '.join(zones)}), fewer than the {count} configured")
+    return list(zones[:count])
+
+
 def subnet_cidrs(vpc_cidr: str, zones: int) -> tuple[list[str], list[str]]:
     """Carves the VPC into small public and large private subnets.
 

@@ -29,6 +29,11 @@ def aws(request: pytest.FixtureRequest, stacks: dict[str, Rendered]) -> Rendered
     return stacks[request.param]
 
 
+def test_zones_exclude_opt_in_local_zones(aws: Rendered) -> None:
+    (args,) = [a for token, a in aws.invokes if token.endswith("getAvailabilityZones")]
+    assert {"name": "opt-in-status", "values": ["opt-in-not-required"]} in args["filters"]
+
+
 def test_vpc_has_public_and_private_subnets_in_three_zones(aws: Rendered) -> None:
     subnets = aws.of_type("aws:ec2/subnet:Subnet")
     private = [s for s in subnets if s.inputs["tags"].get("kubernetes.io/role/internal-elb")]
@@ -176,6 +181,7 @@ def test_nodes_are_private_hardened_and_spread(aws: Rendered) -> None:
     scaling = group["scalingConfig"]
     assert 1 <= scaling["minSize"] <= scaling["desiredSize"] <= scaling["maxSize"]
     template = aws.one("aws:ec2/launchTemplate:LaunchTemplate").inputs
+    assert group["nodeRepairConfig"]["enabled"] is True
     assert template["metadataOptions"]["httpTokens"] == "required"
     assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
     ebs = template["blockDeviceMappings"][0]["ebs"]

@@ -42,6 +42,21 @@ def test_readme_documents_every_key() -> None:
     assert not missing, f"README lacks config keys: {missing}"
 
 
+YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_files_use_the_declared_types(stack: str) -> None:
+    # The Pulumi CLI checks stack values against the types declared in Pulumi.yaml.
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    declared = {key.name: key.type for key in KEYS}
+    for full_key, value in config.items():
+        namespace, key = full_key.split(":", 1)
+        if namespace != "agent-platform":
+            continue
+        assert isinstance(value, YAML_TYPES[declared[key]]), f"{stack}: {key} = {value!r}"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_file_is_valid(stack: str) -> None:
     assert settings_for(stack).environment == stack
