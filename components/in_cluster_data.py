@@ -21,6 +21,8 @@ REDIS_PORT = 6379
 # The official alpine images run their servers as these users.
 POSTGRES_UID = 70
 VALKEY_UID = 999
+# Namespaces whose pods may reach the data stores carry this label (the service's namespace does).
+DATA_ACCESS_LABEL = "agent-platform/data-access"
 PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
                   for mode in ("enforce", "audit", "warn")}
 
@@ -74,11 +76,37 @@ class InClusterData(pulumi.ComponentResource):
                                              "app.kubernetes.io/part-of": "agent-platform"}),
             opts=pulumi.ResourceOptions(parent=self))
         self._namespace = namespace.metadata.name
+        self._create_network_policies()
 
         self.database = self._create_postgres()
         self.cache = self._create_valkey()
         self.register_outputs({"postgres_host": self.database.host,
                                "redis_host": self.cache.host})
+
+    def _create_network_policies(self) -> None:
+        # Deny everything, then admit each store's port from labelled namespaces only. The
+        # stores open no connections, so no egress rule is needed at all.
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-default-deny", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="default-deny", namespace=self._namespace),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress", "Egress"]),
+            opts=pulumi.ResourceOptions(parent=self))
+        for role, port in (("postgres", POSTGRES_PORT), ("valkey", REDIS_PORT)):
+            k8s.networking.v1.NetworkPolicy(
+                f"{self._name}-{role}-clients", metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{role}-clients", namespace=self._namespace, labels=_labels(role)),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_labels(role)),
+                    policy_types=["Ingress"],
+                    ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[k8s.networking.v1.NetworkPolicyPeerArgs(
+                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels={DATA_ACCESS_LABEL: "true"}))],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(
+                            protocol="TCP", port=port)])]),
+                opts=pulumi.ResourceOptions(parent=self))
 
     def _secret(self, role: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(

@@ -77,3 +77,15 @@ def test_image_is_pushed_to_a_configured_local_registry(render_with: Any) -> Non
     assert image["skipPush"] is False
     assert image["imageName"].startswith("localhost:5001/agent-service:src-")
     assert rendered.outputs["image_ref"].startswith("localhost:5001/agent-service@sha256:")
+
+
+def test_data_namespace_denies_by_default_and_admits_labelled_clients(
+        stacks: dict[str, Rendered]) -> None:
+    policies = {p.inputs["metadata"]["name"]: p.inputs["spec"]
+                for p in stacks["local"].of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    for role, port in (("postgres", 5432), ("valkey", 6379)):
+        (rule,) = policies[f"{role}-clients"]["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": port}]
+        assert rule["from"] == [{"namespaceSelector": {
+            "matchLabels": {"agent-platform/data-access": "true"}}}]
