@@ -11,7 +11,7 @@ STACK ?= local
 # in the environment; the default only protects throwaway local state.
 export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
 
-.PHONY: help venv test lint pytest bench-program up preview destroy clean
+.PHONY: help venv test lint pytest policy bench-program up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -27,11 +27,15 @@ venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependenc
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy __main__.py components tests benchmarks app/agent_service
+	$(BIN)/mypy policies/__main__.py
 
 pytest: $(STAMP) ## The test suite alone
 	$(BIN)/python -m pytest
 
 test: lint pytest ## Install everything, lint, run the whole test suite (what CI runs)
+
+policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule
+	$(BIN)/python tests/policy_runner.py
 
 bench-program: $(STAMP) ## Time the program's evaluation of every stack (JSON)
 	$(BIN)/python benchmarks/bench_program.py

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import runpy
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "agent-platform"
 STACKS = ("local", "dev", "prod")
 ACCOUNT = "123456789012"
+# The program imports `components` from the project root, as it does under the Pulumi CLI.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"

@@ -1,0 +1,160 @@
+"""Stack rules: relations between resources that no single resource can show."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from common import kubernetes_kind, pod_spec
+
+ZONE_KEY = "topology.kubernetes.io/zone"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+SERVING_COMPONENTS = ("api", "worker")
+
+
+class _Object:
+    """A Kubernetes object of the stack, read the way these rules need it."""
+
+    def __init__(self, resource: PolicyResource) -> None:
+        self.resource = resource
+        self.kind = resource.resource_type.rsplit(":", 1)[-1]
+        self.props: Mapping[str, Any] = resource.props
+        metadata = self.props.get("metadata") or {}
+        self.name: str = metadata.get("name") or resource.name
+        self.namespace: str = metadata.get("namespace") or "default"
+        self.labels: Mapping[str, str] = metadata.get("labels") or {}
+
+    @property
+    def spec(self) -> Mapping[str, Any]:
+        return self.props.get("spec") or {}
+
+    @property
+    def pod_labels(self) -> Mapping[str, str]:
+        return ((self.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _objects(args: StackValidationArgs, *kinds: str) -> Iterator[_Object]:
+    for resource in args.resources:
+        kind = kubernetes_kind(resource)
+        if kind in kinds:
+            yield _Object(resource)
+
+
+def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    match = selector.get("matchLabels") or {}
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def _autoscalers(args: StackValidationArgs) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """HPA specs keyed by the (namespace, Deployment name) they scale."""
+    found = {}
+    for hpa in _objects(args, "HorizontalPodAutoscaler"):
+        target = hpa.spec.get("scaleTargetRef") or {}
+        if target.get("kind") == "Deployment":
+            found[(hpa.namespace, str(target.get("name")))] = hpa.spec
+    return found
+
+
+def _minimum_replicas(deployment: _Object, hpas: Mapping[tuple[str, str], Any]) -> int:
+    hpa = hpas.get((deployment.namespace, deployment.name))
+    if hpa is not None:
+        return int(hpa.get("minReplicas", 1))
+    return int(deployment.spec.get("replicas", 1))
+
+
+def replicated_workloads_have_pdb(args: StackValidationArgs, report: ReportViolation) -> None:
+    budgets = list(_objects(args, "PodDisruptionBudget"))
+    hpas = _autoscalers(args)
+    for workload in _objects(args, "Deployment", "StatefulSet"):
+        if _minimum_replicas(workload, hpas) <= 1:
+            continue
+        if not any(b.namespace == workload.namespace and
+                   _selects(b.spec.get("selector") or {}, workload.pod_labels) for b in budgets):
+            report(f"{workload.kind} {workload.namespace}/{workload.name} runs several replicas "
+                   "but no PodDisruptionBudget selects its pods: a node drain may take them all "
+                   "at once. Add a PDB (e.g. maxUnavailable: 1).", workload.resource.urn)
+
+
+def namespaces_default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
+    denied = {p.namespace for p in _objects(args, "NetworkPolicy")
+              if not (p.spec.get("podSelector") or {})
+              and {"Ingress", "Egress"} <= set(p.spec.get("policyTypes") or [])
+              and not p.spec.get("ingress") and not p.spec.get("egress")}
+    for resource in args.resources:
+        kind = kubernetes_kind(resource)
+        if kind is None or pod_spec(kind, resource.props) is None:
+            continue
+        workload = _Object(resource)
+        if workload.namespace not in denied:
+            report(f"Namespace {workload.namespace!r} runs {kind} {workload.name} but has no "
+                   "default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, "
+                   "no rules): add one and allow only the traffic it needs.",
+                   resource.urn)
+            denied.add(workload.namespace)  # one report per namespace
+
+
+def api_has_autoscaler(args: StackValidationArgs, report: ReportViolation) -> None:
+    hpas = _autoscalers(args)
+    for deployment in _objects(args, "Deployment"):
+        if deployment.pod_labels.get(COMPONENT_LABEL) == "api" and \
+                (deployment.namespace, deployment.name) not in hpas:
+            report(f"API Deployment {deployment.namespace}/{deployment.name} has no "
+                   "HorizontalPodAutoscaler: add one so load spikes add pods.",
+                   deployment.resource.urn)
+
+
+def serving_workloads_highly_available(args: StackValidationArgs,
+                                       report: ReportViolation) -> None:
+    if not args.get_config().get("required", True):
+        return
+    minimum = int(args.get_config().get("minimumReplicas", 2))
+    hpas = _autoscalers(args)
+    for deployment in _objects(args, "Deployment"):
+        if deployment.pod_labels.get(COMPONENT_LABEL) not in SERVING_COMPONENTS:
+            continue
+        where = f"Deployment {deployment.namespace}/{deployment.name}"
+        replicas = _minimum_replicas(deployment, hpas)
+        if replicas < minimum:
+            report(f"{where} may run {replicas} replica(s); this stack needs at least "
+                   f"{minimum}: raise replicas or the HPA's minReplicas.", deployment.resource.urn)
+        pod = (deployment.spec.get("template") or {}).get("spec") or {}
+        keys = {c.get("topologyKey") for c in pod.get("topologySpreadConstraints") or []}
+        if ZONE_KEY not in keys:
+            report(f"{where} is not spread over zones: add a topologySpreadConstraint on "
+                   f"{ZONE_KEY}.", deployment.resource.urn)
+
+
+STACK_POLICIES = [
+    StackValidationPolicy(
+        name="replicated-workloads-have-pdb",
+        description="Every Deployment or StatefulSet with more than one replica has a PDB.",
+        validate=replicated_workloads_have_pdb, severity=Severity.HIGH,
+        remediation_steps="Add a PodDisruptionBudget selecting the pods."),
+    StackValidationPolicy(
+        name="namespaces-default-deny",
+        description="Every namespace that runs workloads has a default-deny NetworkPolicy.",
+        validate=namespaces_default_deny, severity=Severity.HIGH,
+        remediation_steps="Add a NetworkPolicy with an empty podSelector denying both ways."),
+    StackValidationPolicy(
+        name="api-has-autoscaler",
+        description="The API Deployment is scaled by a HorizontalPodAutoscaler.",
+        validate=api_has_autoscaler, severity=Severity.MEDIUM,
+        remediation_steps="Add an HPA targeting the API Deployment."),
+    StackValidationPolicy(
+        name="serving-workloads-highly-available",
+        description="API and worker Deployments keep 2+ replicas spread over zones.",
+        validate=serving_workloads_highly_available, severity=Severity.HIGH,
+        remediation_steps="Raise replicas/minReplicas and spread over topology.kubernetes.io/zone.",
+        config_schema=PolicyConfigSchema(properties={
+            "required": {"type": "boolean", "default": True},
+            "minimumReplicas": {"type": "integer", "default": 2, "minimum": 1}})),
+]

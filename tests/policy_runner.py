@@ -1,0 +1,166 @@
+"""Runs the policy pack's rules offline over the stacks the mocks harness renders.
+
+`make policy` prints the stack x rule table from here; the tests use the same functions. Rules get
+the inputs wrapped in pulumi-policy's unknown-checking proxy, as the CLI hands them over, and the
+stack's pack config (`policies/config/<stack>.json`) merged over each rule's schema defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "policies"), str(ROOT / "tests")]
+
+from aws_rules import AWS_POLICIES  # noqa: E402
+from harness import STACKS, Rendered, Resource, render  # noqa: E402
+from kubernetes_rules import KUBERNETES_POLICIES  # noqa: E402
+from stack_rules import STACK_POLICIES  # noqa: E402
+
+ALL_POLICIES: list[Policy] = [*AWS_POLICIES, *KUBERNETES_POLICIES, *STACK_POLICIES]
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    message: str
+    urn: str | None
+
+
+@dataclass
+class Outcome:
+    """Violations per rule for one stack, plus the rules that met an unknown value."""
+
+    enforcement: dict[str, str]
+    violations: dict[str, list[Violation]] = field(default_factory=dict)
+    unknown: dict[str, list[str]] = field(default_factory=dict)
+
+
+def pack_config(stack: str) -> dict[str, Any]:
+    path = ROOT / "policies" / "config" / f"{stack}.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def policy_config(policy: Policy, config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(enforcement level, settings) of one rule: schema defaults overlaid with the pack config."""
+    settings: dict[str, Any] = {}
+    if policy.config_schema is not None:
+        settings = {k: v["default"] for k, v in policy.config_schema.properties.items()
+                    if "default" in v}
+    level = str(config.get("all", "mandatory"))
+    entry = config.get(policy.name)
+    if isinstance(entry, str):
+        level = entry
+    elif isinstance(entry, Mapping):
+        settings.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+        level = str(entry.get("enforcementLevel", level))
+    return level, settings
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None,
+                                 aliases=[], custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+                                 additional_secret_outputs=[])
+
+
+def resource_args(resource: Resource, settings: Mapping[str, Any],
+                  props: Mapping[str, Any] | None = None) -> ResourceValidationArgs:
+    return ResourceValidationArgs(
+        resource.type, unknown_checking_proxy(dict(props if props is not None
+                                                   else resource.inputs)),
+        resource.urn, resource.name, _options(), None, dict(settings))
+
+
+def stack_args(resources: Sequence[Resource], settings: Mapping[str, Any]) -> StackValidationArgs:
+    return StackValidationArgs([
+        PolicyResource(r.type, unknown_checking_proxy(dict(r.inputs)), r.urn, r.name, _options(),
+                       None, None, [], {})
+        for r in resources], dict(settings))
+
+
+def check(policy: Policy, resources: Sequence[Resource],
+          settings: Mapping[str, Any]) -> tuple[list[Violation], list[str]]:
+    """Runs one rule the way the CLI's analyzer does; returns violations and unknown notes."""
+    violations: list[Violation] = []
+    unknown: list[str] = []
+
+    def report(urn: str | None) -> Any:
+        def _report(message: str, violating_urn: str | None = None) -> None:
+            violations.append(Violation(policy.name, message, violating_urn or urn))
+        return _report
+
+    if isinstance(policy, ResourceValidationPolicy):
+        for resource in resources:
+            try:
+                policy.validate(resource_args(resource, settings), report(resource.urn))
+            except UnknownValueError as error:
+                unknown.append(f"{resource.urn}: {error.message}")
+    elif isinstance(policy, StackValidationPolicy):
+        try:
+            policy.validate(stack_args(resources, settings), report(None))
+        except UnknownValueError as error:
+            unknown.append(error.message)
+    return violations, unknown
+
+
+def evaluate(rendered: Rendered, config: Mapping[str, Any] | None = None) -> Outcome:
+    config = pack_config(rendered.stack) if config is None else config
+    outcome = Outcome(enforcement={})
+    for policy in ALL_POLICIES:
+        level, settings = policy_config(policy, config)
+        outcome.enforcement[policy.name] = level
+        if level == "disabled":
+            continue
+        violations, unknown = check(policy, rendered.resources, settings)
+        outcome.violations[policy.name] = violations
+        if unknown:
+            outcome.unknown[policy.name] = unknown
+    return outcome
+
+
+def main() -> int:
+    outcomes = {stack: evaluate(render(stack)) for stack in STACKS}
+    width = max(len(p.name) for p in ALL_POLICIES)
+    lines = [f"{'rule':<{width}}  " + "  ".join(f"{s:<27}" for s in STACKS)]
+    blocking = 0
+    for policy in ALL_POLICIES:
+        cells = []
+        for stack in STACKS:
+            outcome = outcomes[stack]
+            found = outcome.violations.get(policy.name, [])
+            level = outcome.enforcement[policy.name]
+            if level == "disabled":
+                cells.append("disabled")
+            elif found:
+                cells.append(f"{len(found)} violation(s) [{level}]")
+                blocking += len(found) if level == "mandatory" else 0
+            else:
+                cells.append("pass")
+        lines.append(f"{policy.name:<{width}}  " + "  ".join(f"{c:<27}" for c in cells))
+    for stack, outcome in outcomes.items():
+        for violations in outcome.violations.values():
+            for v in violations:
+                lines.append(f"\n[{stack}] {v.policy}: {v.message}\n    at {v.urn}")
+    print("\n".join(lines))  # noqa: T201 - this is the report
+    return 1 if blocking else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
