@@ -2,15 +2,68 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
-from agent_service.api.routes import health
+from agent_service.api.deps import Services
+from agent_service.api.middleware import BodySizeLimit, MetricsAndAccessLog
+from agent_service.api.routes import documents, health, research
+from agent_service.auth.keys import KeyCache
+from agent_service.auth.ratelimit import RateLimiter
+from agent_service.core.config import Settings, get_settings
+from agent_service.core.errors import install_error_handlers
+from agent_service.core.logging import configure_logging
+from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.jobs.queue import make_queue
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="agent-service", version="0.1.0")
+def _valid_request_id(value: str) -> bool:
+    # Client-chosen ids are echoed into logs and jobs, so they are kept short and plain.
+    return bool(_REQUEST_ID.match(value))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url.get_secret_value())
+        client = redis.from_url(settings.redis_url.get_secret_value())
+        queue = make_queue(settings)
+        await queue.connect()
+        app.state.services = Services(
+            settings=settings, sessions=make_sessionmaker(engine), redis=client, queue=queue,
+            rate_limiter=RateLimiter(settings.redis_url.get_secret_value(), settings.rate_limit),
+            keys=KeyCache(settings.api_key_cache_seconds))
+        try:
+            yield
+        finally:
+            await queue.disconnect()
+            await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="agent-service",
+        version="0.1.0",
+        summary="A research agent: ask a question, it searches the knowledge base and answers "
+                "with citations.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(research.router)
+    app.include_router(documents.router)
+    # Outermost first: size limit, then request ids, then metrics/logs with both in place.
+    app.add_middleware(MetricsAndAccessLog)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID",
+                       validator=_valid_request_id)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
-
-
-app = create_app()

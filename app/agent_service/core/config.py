@@ -1,38 +1,112 @@
-"""Service settings, from the environment (the Kubernetes ConfigMap and Secret)."""
+"""Service settings from the environment (the Kubernetes ConfigMap and Secret, or `make dev`).
+
+Production is the default: outside ENVIRONMENT=development the service refuses to start with a
+missing or development connection string or an LLM provider that has no API key.
+"""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_DATABASE_URL = "postgresql://agent:agent@127.0.0.1:5432/agent"
 DEVELOPMENT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+ProviderName = Literal["offline", "openai", "anthropic"]
+
+# USD per million tokens (input, output). Override or extend with LLM_PRICES_JSON.
+DEFAULT_PRICES: dict[str, tuple[str, str]] = {
+    "offline:offline-extractive-v1": ("0", "0"),
+    "openai:gpt-4o-mini": ("0.15", "0.60"),
+    "openai:gpt-4o": ("2.50", "10.00"),
+    "anthropic:claude-3-5-haiku-latest": ("0.80", "4.00"),
+    "anthropic:claude-sonnet-4-5": ("3.00", "15.00"),
+}
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
 
     environment: Literal["development", "production"] = "production"
-    database_url: str = DEVELOPMENT_DATABASE_URL
-    redis_url: str = DEVELOPMENT_REDIS_URL
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database_url: SecretStr = SecretStr(DEVELOPMENT_DATABASE_URL)
+    redis_url: SecretStr = SecretStr(DEVELOPMENT_REDIS_URL)
     ready_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
+    # API
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    rate_limit: str = Field(default="120/minute", pattern=r"^\d+/(second|minute|hour)$")
+    api_key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+
+    # Queue and workers
+    queue_name: str = "research"
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    job_timeout_seconds: int = Field(default=300, ge=1)
+    job_retries: int = Field(default=3, ge=1, le=20)
+    job_heartbeat_seconds: int = Field(default=30, ge=1)
+    shutdown_grace_seconds: int = Field(default=60, ge=0)
+    sweep_interval_seconds: int = Field(default=15, ge=1)
+
+    # Agent budgets
+    agent_max_iterations: int = Field(default=4, ge=1, le=20)
+    agent_max_tokens: int = Field(default=20_000, ge=100)
+    agent_wall_clock_seconds: float = Field(default=240.0, gt=0)
+
+    # LLM providers: the first is primary, the rest are tried in order when it fails.
+    llm_providers: list[ProviderName] = Field(default_factory=lambda: ["offline"])
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-3-5-haiku-latest"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_attempts: int = Field(default=3, ge=1, le=10)
+    llm_backoff_max_seconds: float = Field(default=20.0, ge=0)
+    llm_failure_threshold: int = Field(default=3, ge=1)
+    llm_cooldown_seconds: float = Field(default=60.0, ge=0)
+    llm_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    llm_prices_json: str = ""
+
+    @field_validator("llm_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @model_validator(mode="after")
-    def _refuse_development_defaults(self) -> Settings:
-        # Outside development the connection strings carry real credentials; silently falling
-        # back to the development ones would point production at localhost.
-        if self.environment != "development":
-            for name, value, default in (
-                ("DATABASE_URL", self.database_url, DEVELOPMENT_DATABASE_URL),
-                ("REDIS_URL", self.redis_url, DEVELOPMENT_REDIS_URL),
-            ):
-                if value == default:
-                    raise ValueError(f"{name} is unset or the development default; set it "
-                                     "(or ENVIRONMENT=development for local runs)")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment == "development":
+            return self
+        # Silently falling back to development values would point production at localhost.
+        for name, value, default in (
+            ("DATABASE_URL", self.database_url, DEVELOPMENT_DATABASE_URL),
+            ("REDIS_URL", self.redis_url, DEVELOPMENT_REDIS_URL),
+        ):
+            if value.get_secret_value() == default:
+                raise ValueError(f"{name} is unset or the development default; set it "
+                                 "(or ENVIRONMENT=development for local runs)")
+        for provider, key in (("openai", self.openai_api_key),
+                              ("anthropic", self.anthropic_api_key)):
+            if provider in self.llm_providers and not (key and key.get_secret_value()):
+                raise ValueError(f"LLM_PROVIDERS includes {provider} but "
+                                 f"{provider.upper()}_API_KEY is empty")
         return self
+
+    def prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """USD per million tokens, keyed `provider:model`."""
+        table = dict(DEFAULT_PRICES)
+        if self.llm_prices_json:
+            table.update({k: (str(v[0]), str(v[1]))
+                          for k, v in json.loads(self.llm_prices_json).items()})
+        return {k: (Decimal(v[0]), Decimal(v[1])) for k, v in table.items()}
 
 
 @lru_cache

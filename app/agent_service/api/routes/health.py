@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-import asyncpg
-import redis.asyncio as redis
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
 
-from agent_service.core.config import get_settings
+from agent_service.api.deps import ServicesDep
+from agent_service.core.metrics import exposition
+from agent_service.db.migrate import head_revision
 
 router = APIRouter(tags=["operations"])
+HEAD = head_revision()
 
 
 @router.get("/health")
@@ -22,33 +24,27 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check_postgres(url: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.fetchval("SELECT 1")
-    finally:
-        await connection.close()
+@router.get("/ready", responses={503: {"description": "a dependency is unreachable or the "
+                                                       "schema is not at the latest migration"}})
+async def ready(svc: ServicesDep) -> JSONResponse:
+    """Readiness: Postgres answers with the schema at the latest migration, and Redis answers."""
 
+    async def postgres() -> str:
+        async with svc.sessions() as db:
+            revision = (await db.execute(text("SELECT version_num FROM alembic_version"))
+                        ).scalar_one_or_none()
+        return "ok" if revision == HEAD else f"schema at {revision}, expected {HEAD}"
 
-async def _check_redis(url: str) -> None:
-    client = redis.from_url(url)
-    try:
-        await client.ping()
-    finally:
-        await client.aclose()
+    async def redis() -> str:
+        await svc.redis.ping()
+        return "ok"
 
-
-@router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
-async def ready() -> JSONResponse:
-    """Readiness: Postgres and Redis answer within the timeout."""
-    settings = get_settings()
-    checks = {"postgres": _check_postgres(settings.database_url),
-              "redis": _check_redis(settings.redis_url)}
+    checks: dict[str, Callable[[], Awaitable[str]]] = {"postgres": postgres, "redis": redis}
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:
-            await asyncio.wait_for(check, timeout=settings.ready_timeout_seconds)
-            results[name] = "ok"
+            results[name] = await asyncio.wait_for(check(),
+                                                   timeout=svc.settings.ready_timeout_seconds)
         except Exception as error:  # noqa: BLE001 - any failure means "not ready", reported
             results[name] = f"unavailable: {type(error).__name__}"
     healthy = all(value == "ok" for value in results.values())
@@ -57,6 +53,7 @@ async def ready() -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Prometheus exposition of this process's metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of this process's metrics (all processes, in multiprocess mode)."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,3 @@
+from agent_service.cli import app
+
+app()

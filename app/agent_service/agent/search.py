@@ -1,0 +1,43 @@
+"""Knowledge-base search: Postgres full-text search over title and content (GIN-indexed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_service.llm.offline import keywords
+
+# Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come first.
+SEARCH_SQL = text("""
+    SELECT id, title, source, content, ts_rank_cd(search, query) AS rank
+    FROM documents, to_tsquery('english', :query) AS query
+    WHERE search @@ query
+    ORDER BY rank DESC, created_at DESC
+    LIMIT :limit
+""")
+
+
+@dataclass(frozen=True)
+class Hit:
+    document_id: str
+    title: str
+    source: str | None
+    content: str
+    rank: float
+
+
+def tsquery(query: str) -> str | None:
+    """An OR query of the words in `query`, safe to hand to to_tsquery."""
+    words = ["".join(ch for ch in word if ch.isalnum()) for word in keywords(query)]
+    words = [w for w in words if w]
+    return " | ".join(words) if words else None
+
+
+async def search(session: AsyncSession, query: str, limit: int) -> list[Hit]:
+    expression = tsquery(query)
+    if expression is None:
+        return []
+    rows = await session.execute(SEARCH_SQL, {"query": expression, "limit": limit})
+    return [Hit(str(r.id), r.title, r.source, r.content, float(r.rank)) for r in rows]

@@ -1,0 +1,64 @@
+"""Shared request dependencies: the database session, the caller's key, rate limiting."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis.asyncio as redis
+from fastapi import Depends, HTTPException, Request
+from saq import Queue
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent_service.auth.keys import KeyCache, Principal
+from agent_service.auth.ratelimit import RateLimiter
+from agent_service.core.config import Settings
+
+
+@dataclass
+class Services:
+    """Process-wide clients, created in the app's lifespan."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    redis: redis.Redis
+    queue: Queue
+    rate_limiter: RateLimiter
+    keys: KeyCache
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+async def session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with svc.sessions() as db:
+        yield db
+
+
+SessionDep = Annotated[AsyncSession, Depends(session)]
+
+
+async def current_key(request: Request, svc: ServicesDep, db: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "missing API key: send `Authorization: Bearer <key>`",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = await svc.keys.authenticate(db, token.strip())
+    if principal is None:
+        raise HTTPException(401, "invalid or revoked API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    retry_after = await svc.rate_limiter.check(principal.key_id)
+    if retry_after is not None:
+        raise HTTPException(429, f"rate limit of {svc.settings.rate_limit} per key exceeded; "
+                                 f"retry in {retry_after:.0f}s",
+                            headers={"Retry-After": f"{retry_after:.0f}"})
+    return principal
+
+
+CurrentKey = Annotated[Principal, Depends(current_key)]

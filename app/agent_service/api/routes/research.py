@@ -1,0 +1,176 @@
+"""Research runs: submit, read, list, cancel, and follow their progress live."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import structlog
+from asgi_correlation_id import correlation_id
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from sqlalchemy import and_, or_, select
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from agent_service.agent.events import channel, record_event
+from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep
+from agent_service.api.pagination import decode_cursor, encode_cursor
+from agent_service.api.schemas import (
+    ErrorBody,
+    Links,
+    ResearchCreate,
+    RunAccepted,
+    RunDetail,
+    RunPage,
+    RunStatus,
+    RunSummary,
+    Source,
+    Usage,
+)
+from agent_service.core.metrics import RUNS
+from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
+from agent_service.jobs import runs
+from agent_service.jobs.queue import enqueue_run
+
+router = APIRouter(prefix="/api/v1/research", tags=["research"])
+audit = structlog.get_logger("agent_service.audit")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody},
+    429: {"model": ErrorBody}}
+TERMINAL_EVENTS = ("completed", "failed", "cancelled")
+
+
+async def _own_run(db: SessionDep, key: CurrentKey, run_id: uuid.UUID) -> ResearchRun:
+    run = await db.get(ResearchRun, run_id)
+    if run is None or str(run.api_key_id) != key.key_id:
+        raise HTTPException(404, f"research run {run_id} not found")
+    return run
+
+
+def _detail(run: ResearchRun) -> RunDetail:
+    return RunDetail(
+        id=run.id, status=run.status, question=run.question,  # type: ignore[arg-type]
+        created_at=run.created_at, finished_at=run.finished_at, max_sources=run.max_sources,
+        tags=list(run.options.get("tags", [])), answer=run.answer,
+        sources=[Source(**s) for s in run.sources],
+        usage=Usage(prompt_tokens=run.prompt_tokens, completion_tokens=run.completion_tokens,
+                    cost_usd=run.cost_usd),
+        error=run.error, attempts=run.attempts, started_at=run.started_at)
+
+
+@router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
+async def submit(body: ResearchCreate, key: CurrentKey, db: SessionDep,
+                 svc: ServicesDep) -> RunAccepted:
+    """Queue a research question; poll the run or follow its events for the answer."""
+    run = ResearchRun(id=uuid.uuid4(), api_key_id=uuid.UUID(key.key_id), question=body.question,
+                      max_sources=body.max_sources, options=body.options.model_dump(),
+                      status="queued", sources=[], prompt_tokens=0, completion_tokens=0,
+                      cost_usd=0, attempts=0, request_id=correlation_id.get())
+    db.add(run)
+    await db.commit()
+    await enqueue_run(svc.queue, svc.settings, str(run.id), correlation_id.get())
+    RUNS.labels("queued").inc()
+    base = f"/api/v1/research/{run.id}"
+    return RunAccepted(id=run.id, status="queued", links=Links(self=base,
+                                                               events=f"{base}/events"))
+
+
+@router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
+async def read(run_id: uuid.UUID, key: CurrentKey, db: SessionDep) -> RunDetail:
+    """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
+    return _detail(await _own_run(db, key, run_id))
+
+
+@router.get("", response_model=RunPage, responses={**ERRORS, 400: {"model": ErrorBody}})
+async def list_runs(
+    key: CurrentKey, db: SessionDep,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> RunPage:
+    """The caller's runs, newest first, a page at a time."""
+    query = select(ResearchRun).where(ResearchRun.api_key_id == uuid.UUID(key.key_id))
+    if status is not None:
+        query = query.where(ResearchRun.status == status)
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(or_(ResearchRun.created_at < created_at,
+                                and_(ResearchRun.created_at == created_at,
+                                     ResearchRun.id < last_id)))
+    rows = list((await db.execute(query.order_by(ResearchRun.created_at.desc(),
+                                                 ResearchRun.id.desc()).limit(limit + 1))
+                 ).scalars())
+    page = rows[:limit]
+    following = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return RunPage(items=[RunSummary.model_validate(r) for r in page], next_cursor=following)
+
+
+@router.post("/{run_id}/cancel", response_model=RunDetail,
+             responses={**ERRORS, 409: {"model": ErrorBody}})
+async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
+                 svc: ServicesDep) -> RunDetail:
+    """Cancel a queued or running run; 409 if it already finished."""
+    run = await _own_run(db, key, run_id)
+    previous = await runs.cancel(db, str(run_id))
+    if previous is None:
+        raise HTTPException(409, f"research run {run_id} already {run.status}; only queued or "
+                                 "running runs can be cancelled")
+    RUNS.labels("cancelled").inc()
+    audit.info("run cancelled", run_id=str(run_id), key_prefix=key.prefix,
+               previous_status=previous)
+    await record_event(svc.sessions, svc.redis, str(run_id), "cancelled",
+                       {"previous_status": previous})
+    await db.refresh(run)
+    return _detail(run)
+
+
+@router.get("/{run_id}/events", responses={**ERRORS, 200: {
+    "content": {"text/event-stream": {}}, "description": "Server-sent events: one per step "
+    "(plan, search, read, answer, completed, failed, cancelled), each with its id."}})
+async def events(
+    run_id: uuid.UUID, request: Request, key: CurrentKey, db: SessionDep, svc: ServicesDep,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> EventSourceResponse:
+    """Stream the run's progress as it happens; reconnect with Last-Event-ID to resume."""
+    run = await _own_run(db, key, run_id)
+    finished = run.status in TERMINAL_STATUSES
+    await db.close()
+    return EventSourceResponse(_stream(svc, str(run_id), last_event_id or 0, finished, request),
+                               ping=15)
+
+
+async def _stream(svc: ServicesDep, run_id: str, after: int, finished: bool,
+                  request: Request) -> AsyncIterator[ServerSentEvent]:
+    pubsub = svc.redis.pubsub()
+    # Subscribe before replaying so nothing published in between is lost.
+    await pubsub.subscribe(channel(run_id))
+    try:
+        async with svc.sessions() as db:
+            stored = (await db.execute(
+                select(RunEvent).where(RunEvent.run_id == uuid.UUID(run_id), RunEvent.id > after)
+                .order_by(RunEvent.id))).scalars().all()
+        for event in stored:
+            after = event.id
+            yield ServerSentEvent(json.dumps(event.data), event=event.type, id=str(event.id))
+            if event.type in TERMINAL_EVENTS:
+                return
+        if finished:
+            return
+        while not await request.is_disconnected():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                await asyncio.sleep(0)
+                continue
+            event = json.loads(message["data"])
+            if event["id"] <= after:
+                continue
+            after = event["id"]
+            yield ServerSentEvent(json.dumps(event["data"]), event=event["type"],
+                                  id=str(event["id"]))
+            if event["type"] in TERMINAL_EVENTS:
+                return
+    finally:
+        await pubsub.unsubscribe(channel(run_id))
+        await pubsub.aclose()

@@ -1,0 +1,81 @@
+"""API keys: random 256-bit secrets shown once, stored as SHA-256 hashes, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_service.db.models import ApiKey
+
+KEY_PREFIX = "ak_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for."""
+
+    key_id: str
+    name: str
+    prefix: str
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def generate_key() -> tuple[str, str]:
+    """(the key to hand out once, its public prefix)."""
+    prefix = secrets.token_hex(4)
+    return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+async def create_key(session: AsyncSession, name: str) -> tuple[str, ApiKey]:
+    key, prefix = generate_key()
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key))
+    session.add(row)
+    await session.commit()
+    return key, row
+
+
+async def revoke_key(session: AsyncSession, prefix: str) -> bool:
+    result = await session.execute(
+        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
+    await session.commit()
+    return result.first() is not None
+
+
+class KeyCache:
+    """Caches successful look-ups briefly so every request does not hit Postgres.
+
+    A revoked key keeps working for at most `ttl` seconds in a process that had cached it.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    async def authenticate(self, session: AsyncSession, key: str) -> Principal | None:
+        digest = hash_key(key)
+        cached = self._entries.get(digest)
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        row = (await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.prefix)
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))).first()
+        if row is None:
+            self._entries.pop(digest, None)
+            return None
+        principal = Principal(str(row.id), row.name, row.prefix)
+        if self.ttl > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[digest] = (now + self.ttl, principal)
+        return principal

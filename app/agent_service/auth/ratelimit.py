@@ -1,0 +1,30 @@
+"""Per-key rate limiting in Redis (the `limits` library, sliding-window counter), shared by all
+API processes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+
+def limits_uri(redis_url: str) -> str:
+    return f"async+{redis_url}"
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str, rate: str) -> None:
+        self.item = parse(rate)
+        self.storage = RedisStorage(limits_uri(redis_url), implementation="redispy",
+                                    key_prefix="agent-ratelimit")
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+
+    async def check(self, key: str) -> float | None:
+        """None when allowed; otherwise the seconds to wait before retrying."""
+        if await self.strategy.hit(self.item, key):
+            return None
+        stats = await self.strategy.get_window_stats(self.item, key)
+        return max(1.0, math.ceil(stats.reset_time - time.time()))

@@ -1,0 +1,45 @@
+"""One JSON error shape for every failure: {"error": {"code", "message", "request_id", ...}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from asgi_correlation_id import correlation_id
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+         415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+         500: "internal_error", 503: "unavailable"}
+
+
+def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": CODES.get(status, "error"), "message": message,
+                      "request_id": correlation_id.get(), **extra}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)),
+                            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"field": ".".join(str(p) for p in err["loc"] if p != "body"),
+                   "message": err["msg"], "type": err["type"]} for err in exc.errors()]
+        summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
+        return JSONResponse(error_body(422, f"invalid request: {summary}", fields=fields),
+                            status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return JSONResponse(error_body(500, "internal error; quote the request id to support"),
+                            status_code=500)

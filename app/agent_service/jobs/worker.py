@@ -1,0 +1,180 @@
+"""The worker process: runs research jobs from the queue.
+
+Delivery is at least once: a job whose worker dies is swept back into the queue once its
+heartbeat lapses, so the task is written to be repeatable (see jobs/runs.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import redis.asyncio as redis
+import structlog
+from prometheus_client import start_http_server
+from saq import Status, Worker
+
+from agent_service.agent.events import record_event
+from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
+from agent_service.core.config import Settings, get_settings
+from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
+from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.jobs import runs
+from agent_service.jobs.queue import TASK, make_queue
+from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
+
+log = structlog.get_logger(__name__)
+QUEUE_STATS_INTERVAL_SECONDS = 5.0
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
+                                pool_size=max(2, settings.worker_concurrency))
+    ctx["sessions"] = make_sessionmaker(ctx["engine"])
+    ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
+    ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
+                              settings.prices())
+    ctx["agent"] = ResearchAgent(ctx["router"], ctx["sessions"], Budget(
+        settings.agent_max_iterations, settings.agent_max_tokens,
+        settings.agent_wall_clock_seconds))
+    ctx["stats_task"] = asyncio.create_task(_publish_queue_stats(ctx))
+    log.info("worker started", concurrency=settings.worker_concurrency,
+             providers=settings.llm_providers)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    ctx["stats_task"].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await ctx["stats_task"]
+    await ctx["router"].aclose()
+    await ctx["redis"].aclose()
+    await ctx["engine"].dispose()
+    log.info("worker stopped")
+
+
+async def _publish_queue_stats(ctx: dict[str, Any]) -> None:
+    while True:
+        try:
+            async with ctx["sessions"]() as session:
+                depth, oldest = await runs.queue_stats(session)
+            QUEUE_DEPTH.set(depth)
+            QUEUE_OLDEST_AGE.set(oldest)
+        except Exception:  # noqa: BLE001 - a failed refresh must not stop the worker
+            log.exception("queue stats refresh failed")
+        await asyncio.sleep(QUEUE_STATS_INTERVAL_SECONDS)
+
+
+async def run_research(ctx: dict[str, Any], *, run_id: str,
+                       request_id: str | None = None) -> str:
+    """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
+    job = ctx["job"]
+    sessions, client = ctx["sessions"], ctx["redis"]
+    structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
+    try:
+        async with sessions() as session:
+            claimed = await runs.claim(session, run_id)
+        if claimed is None:
+            log.info("run already finished or cancelled; duplicate delivery ignored")
+            return "skipped"
+
+        async def emit(kind: str, data: dict[str, Any]) -> None:
+            await record_event(sessions, client, run_id, kind, data)
+            await job.update()  # the heartbeat that tells the sweeper this worker is alive
+
+        async def cancelled() -> bool:
+            async with sessions() as session:
+                return await runs.status_of(session, run_id) == "cancelled"
+
+        await emit("started", {"attempt": job.attempts, "worker": job.worker_id})
+        try:
+            result = await ctx["agent"].run(claimed.question, claimed.max_sources, emit,
+                                            cancelled)
+        except RunCancelled:
+            await record_event(sessions, client, run_id, "cancelled", {})
+            log.info("run cancelled")
+            return "cancelled"
+        except BudgetExceeded as error:
+            return await _finish_failed(ctx, run_id, str(error), claimed.created_at_epoch)
+        except AllProvidersFailed as error:
+            if job.retryable:
+                await emit("retrying", {"attempt": job.attempts, "error": str(error)})
+                raise
+            return await _finish_failed(ctx, run_id, f"LLM providers failed: {error}",
+                                        claimed.created_at_epoch)
+
+        async with sessions() as session:
+            won = await runs.complete(
+                session, run_id, answer=result.answer, sources=result.sources,
+                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                cost_usd=result.cost_usd)
+        if not won:
+            log.info("result already written by another delivery or run cancelled")
+            return "skipped"
+        RUNS.labels("succeeded").inc()
+        RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
+        await record_event(sessions, client, run_id, "completed",
+                           {"sources": len(result.sources), "cost_usd": str(result.cost_usd)})
+        log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
+        return "succeeded"
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id", "request_id")
+
+
+async def _finish_failed(ctx: dict[str, Any], run_id: str, error: str,
+                         created_at_epoch: float | None) -> str:
+    async with ctx["sessions"]() as session:
+        won = await runs.fail(session, run_id, error)
+    if won:
+        RUNS.labels("failed").inc()
+        if created_at_epoch is not None:
+            RUN_DURATION.observe(max(0.0, time.time() - created_at_epoch))
+        await record_event(ctx["sessions"], ctx["redis"], run_id, "failed", {"error": error})
+        log.warning("run failed", run_id=run_id, error=error)
+    return "failed"
+
+
+async def after_process(ctx: dict[str, Any]) -> None:
+    # A job that timed out or raised on its last attempt ends FAILED in the queue; the run
+    # must not stay "running" forever.
+    job = ctx.get("job")
+    if job is None or job.function != TASK or job.status != Status.FAILED:
+        return
+    run_id = (job.kwargs or {}).get("run_id")
+    if run_id:
+        last_line = (job.error or "unknown error").strip().splitlines()[-1]
+        await _finish_failed(ctx, run_id, f"job failed after {job.attempts} attempt(s): "
+                                          f"{last_line}", None)
+
+
+def build_worker(settings: Settings) -> Worker:
+    return Worker(
+        make_queue(settings),
+        functions=[(TASK, run_research)],
+        concurrency=settings.worker_concurrency,
+        startup=startup,
+        shutdown=shutdown,
+        after_process=after_process,
+        timers={"sweep": settings.sweep_interval_seconds},
+        shutdown_grace_period_s=settings.shutdown_grace_seconds,
+    )
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port)
+    asyncio.run(serve_worker(settings))
+
+
+async def serve_worker(settings: Settings) -> None:
+    """Processes jobs until SIGTERM/SIGINT, then drains within the grace period."""
+    worker = build_worker(settings)
+    worker.context["settings"] = settings
+    await worker.queue.connect()
+    try:
+        await worker.start()
+    finally:
+        await worker.queue.disconnect()

@@ -1,0 +1,52 @@
+"""Anthropic's Messages API through the official SDK."""
+
+from __future__ import annotations
+
+import anthropic
+
+from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, parse_retry_after
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(self, api_key: str, model: str, base_url: str | None, timeout: float) -> None:
+        self.model = model
+        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url,
+                                                timeout=timeout, max_retries=0)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            response = await self._client.messages.create(
+                model=self.model, max_tokens=request.max_tokens,
+                temperature=request.temperature, system=request.system,
+                messages=[{"role": "user", "content": request.prompt}])
+        except anthropic.RateLimitError as error:
+            raise ProviderError(self.name, "rate_limited", str(error), retryable=True,
+                                retry_after=parse_retry_after(
+                                    error.response.headers.get("retry-after"))) from error
+        except anthropic.APITimeoutError as error:
+            raise ProviderError(self.name, "timeout", str(error), retryable=True) from error
+        except anthropic.APIConnectionError as error:
+            raise ProviderError(self.name, "connection", str(error), retryable=True) from error
+        except anthropic.APIStatusError as error:
+            # 529 is Anthropic's "overloaded": transient like a 5xx.
+            retryable = error.status_code >= 500 or error.status_code == 408
+            raise ProviderError(self.name, f"http_{error.status_code}", str(error),
+                                retryable=retryable,
+                                retry_after=parse_retry_after(
+                                    error.response.headers.get("retry-after"))) from error
+        except (anthropic.APIResponseValidationError, ValueError) as error:
+            raise ProviderError(self.name, "malformed", str(error), retryable=False) from error
+        try:
+            text = "".join(block.text for block in response.content if block.type == "text")
+            prompt_tokens = response.usage.input_tokens
+            completion_tokens = response.usage.output_tokens
+        except (AttributeError, TypeError) as error:
+            raise ProviderError(self.name, "malformed", f"unexpected response shape: {error}",
+                                retryable=False) from error
+        return LLMResponse(text=text, provider=self.name, model=self.model,
+                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    async def aclose(self) -> None:
+        await self._client.close()

