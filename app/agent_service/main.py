@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,12 +42,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await queue.connect()
         app.state.services = Services(
             settings=settings, sessions=make_sessionmaker(engine), redis=client, queue=queue,
-            rate_limiter=RateLimiter(settings.redis_url.get_secret_value(), settings.rate_limit),
+            rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
+                                     settings.rate_limit),
             keys=KeyCache(settings.api_key_cache_seconds))
         try:
             yield
         finally:
-            await queue.disconnect()
+            # Shutting down must not fail because Redis already went away.
+            with contextlib.suppress(Exception):
+                await queue.disconnect()
             await client.aclose()
             await engine.dispose()
 

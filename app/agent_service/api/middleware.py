@@ -15,10 +15,6 @@ from agent_service.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 log = structlog.get_logger("agent_service.access")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _reject(send: Send, limit: int) -> None:
     body = json.dumps(error_body(413, f"request body exceeds {limit} bytes")).encode()
     await send({"type": "http.response.start", "status": 413,
@@ -42,28 +38,30 @@ class BodySizeLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _reject(send, self.max_bytes)
                 return
+        if any(name == b"content-length" for name, _ in scope["headers"]):
+            # The server enforces Content-Length framing, and it is within the limit.
+            await self.app(scope, receive, send)
+            return
+        # A chunked body: buffer it (at most the limit) so an oversized one is refused before
+        # the application reads any of it.
+        messages: list[Message] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
                 await _reject(send, self.max_bytes)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 class MetricsAndAccessLog:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 
+import redis.asyncio as redis
 from limits import parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -16,10 +17,12 @@ def limits_uri(redis_url: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str, rate: str) -> None:
+    def __init__(self, client: redis.Redis, redis_url: str, rate: str) -> None:
         self.item = parse(rate)
+        # Shares the app's connection pool, so closing the app's client closes these too.
         self.storage = RedisStorage(limits_uri(redis_url), implementation="redispy",
-                                    key_prefix="agent-ratelimit")
+                                    key_prefix="agent-ratelimit",
+                                    connection_pool=client.connection_pool)
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
     async def check(self, key: str) -> float | None:

@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_DATABASE_URL = "postgresql://agent:agent@127.0.0.1:5432/agent"
 DEVELOPMENT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 ProviderName = Literal["offline", "openai", "anthropic"]
 
-# USD per million tokens (input, output). Override or extend with LLM_PRICES_JSON.
+# USD per million tokens (input, output), from the providers' published list prices. Check them
+# against your contract and override or extend with LLM_PRICES_JSON; unknown models cost 0.
 DEFAULT_PRICES: dict[str, tuple[str, str]] = {
     "offline:offline-extractive-v1": ("0", "0"),
     "openai:gpt-4o-mini": ("0.15", "0.60"),
     "openai:gpt-4o": ("2.50", "10.00"),
-    "anthropic:claude-3-5-haiku-latest": ("0.80", "4.00"),
+    "openai:gpt-4.1-mini": ("0.40", "1.60"),
+    "openai:gpt-4.1": ("2.00", "8.00"),
+    "anthropic:claude-haiku-4-5": ("1.00", "5.00"),
     "anthropic:claude-sonnet-4-5": ("3.00", "15.00"),
 }
 
@@ -59,13 +62,15 @@ class Settings(BaseSettings):
     agent_wall_clock_seconds: float = Field(default=240.0, gt=0)
 
     # LLM providers: the first is primary, the rest are tried in order when it fails.
-    llm_providers: list[ProviderName] = Field(default_factory=lambda: ["offline"])
+    # A comma-separated list in the environment, e.g. LLM_PROVIDERS=openai,anthropic,offline.
+    llm_providers: Annotated[list[ProviderName], NoDecode] = Field(
+        default_factory=lambda: ["offline"], min_length=1)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
-    openai_model: str = "gpt-4o-mini"
+    openai_model: str = "gpt-4.1-mini"
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
-    anthropic_model: str = "claude-3-5-haiku-latest"
+    anthropic_model: str = "claude-haiku-4-5"
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_max_attempts: int = Field(default=3, ge=1, le=10)
     llm_backoff_max_seconds: float = Field(default=20.0, ge=0)
@@ -77,7 +82,9 @@ class Settings(BaseSettings):
     @field_validator("llm_providers", mode="before")
     @classmethod
     def _split_providers(cls, value: object) -> object:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 

@@ -72,6 +72,9 @@ class ResearchRun(Base):
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Touched by the worker at every step; a running run whose heartbeat stops was lost with
+    # its worker and is handed to another (jobs/reaper.py).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunEvent(Base):

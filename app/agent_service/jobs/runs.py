@@ -29,7 +29,7 @@ async def claim(session: AsyncSession, run_id: str) -> ClaimedRun | None:
     row = (await session.execute(
         update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
                                   ResearchRun.status.in_(ACTIVE))
-        .values(status="running", attempts=ResearchRun.attempts + 1,
+        .values(status="running", attempts=ResearchRun.attempts + 1, heartbeat_at=func.now(),
                 started_at=func.coalesce(ResearchRun.started_at, func.now()))
         .returning(ResearchRun.question, ResearchRun.max_sources, ResearchRun.options,
                    func.extract("epoch", ResearchRun.created_at)))).first()
@@ -37,6 +37,13 @@ async def claim(session: AsyncSession, run_id: str) -> ClaimedRun | None:
     if row is None:
         return None
     return ClaimedRun(row[0], row[1], row[2], float(row[3]))
+
+
+async def beat(session: AsyncSession, run_id: str) -> None:
+    await session.execute(update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
+                                                    ResearchRun.status == "running")
+                          .values(heartbeat_at=func.now()))
+    await session.commit()
 
 
 async def complete(session: AsyncSession, run_id: str, *, answer: str,

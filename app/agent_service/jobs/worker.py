@@ -23,6 +23,7 @@ from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATI
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import runs
 from agent_service.jobs.queue import TASK, make_queue
+from agent_service.jobs.reaper import reap
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
 
 log = structlog.get_logger(__name__)
@@ -40,7 +41,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["agent"] = ResearchAgent(ctx["router"], ctx["sessions"], Budget(
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
-    ctx["stats_task"] = asyncio.create_task(_publish_queue_stats(ctx))
+    ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
     log.info("worker started", concurrency=settings.worker_concurrency,
              providers=settings.llm_providers)
 
@@ -55,16 +56,19 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     log.info("worker stopped")
 
 
-async def _publish_queue_stats(ctx: dict[str, Any]) -> None:
+async def _upkeep(ctx: dict[str, Any]) -> None:
+    """Publishes queue depth and age, and hands lost runs back to the queue."""
+    settings: Settings = ctx["settings"]
     while True:
         try:
             async with ctx["sessions"]() as session:
                 depth, oldest = await runs.queue_stats(session)
             QUEUE_DEPTH.set(depth)
             QUEUE_OLDEST_AGE.set(oldest)
-        except Exception:  # noqa: BLE001 - a failed refresh must not stop the worker
-            log.exception("queue stats refresh failed")
-        await asyncio.sleep(QUEUE_STATS_INTERVAL_SECONDS)
+            await reap(ctx["sessions"], ctx["redis"], ctx["worker"].queue, settings)
+        except Exception:  # noqa: BLE001 - a failed pass must not stop the worker
+            log.exception("worker upkeep failed")
+        await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))
 
 
 async def run_research(ctx: dict[str, Any], *, run_id: str,
@@ -82,7 +86,10 @@ async def run_research(ctx: dict[str, Any], *, run_id: str,
 
         async def emit(kind: str, data: dict[str, Any]) -> None:
             await record_event(sessions, client, run_id, kind, data)
-            await job.update()  # the heartbeat that tells the sweeper this worker is alive
+            # Heartbeats: SAQ's sweeper and our reaper both take silence for a dead worker.
+            await job.update()
+            async with sessions() as session:
+                await runs.beat(session, run_id)
 
         async def cancelled() -> bool:
             async with sessions() as session:
@@ -157,8 +164,14 @@ def build_worker(settings: Settings) -> Worker:
         startup=startup,
         shutdown=shutdown,
         after_process=after_process,
-        timers={"sweep": settings.sweep_interval_seconds},
+        # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
+        # short enough not to stretch every shutdown to the grace period.
+        timers={"sweep": settings.sweep_interval_seconds,
+                "worker_info": settings.sweep_interval_seconds},
         shutdown_grace_period_s=settings.shutdown_grace_seconds,
+        # Idle slots wake up every second, so a stopping worker does not sit out the whole
+        # grace period waiting on an empty queue.
+        dequeue_timeout=1.0,
     )
 
 

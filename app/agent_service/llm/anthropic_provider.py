@@ -18,8 +18,8 @@ class AnthropicProvider:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:
             response = await self._client.messages.create(
-                model=self.model, max_tokens=request.max_tokens,
-                temperature=request.temperature, system=request.system,
+                # Current models fix their own sampling; the SDK no longer takes temperature.
+                model=self.model, max_tokens=request.max_tokens, system=request.system,
                 messages=[{"role": "user", "content": request.prompt}])
         except anthropic.RateLimitError as error:
             raise ProviderError(self.name, "rate_limited", str(error), retryable=True,

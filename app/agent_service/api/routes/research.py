@@ -115,7 +115,8 @@ async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
     run = await _own_run(db, key, run_id)
     previous = await runs.cancel(db, str(run_id))
     if previous is None:
-        raise HTTPException(409, f"research run {run_id} already {run.status}; only queued or "
+        status = await runs.status_of(db, str(run_id))
+        raise HTTPException(409, f"research run {run_id} already {status}; only queued or "
                                  "running runs can be cancelled")
     RUNS.labels("cancelled").inc()
     audit.info("run cancelled", run_id=str(run_id), key_prefix=key.prefix,

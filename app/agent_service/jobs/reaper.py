@@ -1,0 +1,78 @@
+"""Hands lost runs back to the queue.
+
+SAQ's sweeper re-queues a job whose heartbeat lapses, but a worker that dies while the sweeper
+is itself aborting the job leaves it in limbo; and an API process that dies between saving a run
+and enqueueing it leaves a run nobody will pick up. Postgres knows every run's state, so this
+loop, run by whichever worker holds the Redis lock, finds both and enqueues them again. Running a
+run twice is safe (jobs/runs.py), so erring towards redelivery loses nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+import structlog
+from saq import Queue
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agent_service.core.config import Settings
+from agent_service.core.metrics import RUNS
+from agent_service.db.models import ResearchRun
+from agent_service.jobs import runs
+from agent_service.jobs.queue import enqueue_run
+
+log = structlog.get_logger(__name__)
+LOCK = "research:reaper:lock"
+# A queued run this old without a job was never enqueued (or its job was lost).
+ORPHAN_QUEUED_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Reaped:
+    requeued: list[str]
+    failed: list[str]
+
+
+async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, queue: Queue,
+               settings: Settings) -> Reaped:
+    if not await client.set(LOCK, "1", nx=True, ex=max(1, settings.sweep_interval_seconds)):
+        return Reaped([], [])  # another worker is reaping
+    stale_after = text(f"interval '{settings.job_heartbeat_seconds * 3} seconds'")
+    orphan_after = text(f"interval '{ORPHAN_QUEUED_SECONDS} seconds'")
+    requeued: list[str] = []
+    failed: list[str] = []
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(ResearchRun.id, ResearchRun.status, ResearchRun.attempts,
+                   ResearchRun.request_id)
+            .where(or_(
+                and_(ResearchRun.status == "running",
+                     ResearchRun.heartbeat_at < func.now() - stale_after),
+                and_(ResearchRun.status == "queued",
+                     ResearchRun.created_at < func.now() - orphan_after)))
+            .limit(100))).all()
+        for row in rows:
+            run_id = str(row.id)
+            if row.status == "running" and row.attempts >= settings.job_retries:
+                if await runs.fail(session, run_id, f"worker lost {row.attempts} times; "
+                                                    "giving up"):
+                    RUNS.labels("failed").inc()
+                    failed.append(run_id)
+                continue
+            # Claim the redelivery so two reapers (or two passes) never both enqueue it.
+            claimed = (await session.execute(
+                update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
+                                          ResearchRun.status == row.status)
+                .values(heartbeat_at=func.now()).returning(ResearchRun.id))).first()
+            await session.commit()
+            if claimed is None:
+                continue
+            key = run_id if row.status == "queued" else f"{run_id}:redelivery:{row.attempts}"
+            await enqueue_run(queue, settings, run_id, row.request_id, key=key)
+            requeued.append(run_id)
+    if requeued or failed:
+        log.warning("reaped lost runs", requeued=requeued, failed=failed)
+    return Reaped(requeued, failed)

@@ -1,0 +1,196 @@
+"""The public API contract: auth, rate limits, bad input, pagination, cancellation, documents."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from agent_service.auth.keys import revoke_key
+from agent_service.core.config import Settings
+from agent_service.db.session import make_engine, make_sessionmaker
+from conftest import api_client, make_settings, new_key, wait_for_status
+
+pytestmark = pytest.mark.anyio
+QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
+
+
+async def test_requests_without_a_key_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/research", json=QUESTION)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert "Authorization: Bearer" in response.json()["error"]["message"]
+
+
+async def test_a_wrong_key_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/research",
+                                headers={"Authorization": "Bearer ak_00000000_nope"})
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "invalid or revoked API key"
+
+
+async def test_a_revoked_key_stops_working(servers: dict[str, str], api_key: str) -> None:
+    no_cache = make_settings(servers, api_key_cache_seconds=0)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with api_client(no_cache) as http:
+        assert (await http.get("/api/v1/research", headers=headers)).status_code == 200
+        engine = make_engine(servers["database_url"], pool_size=1)
+        async with make_sessionmaker(engine)() as session:
+            assert await revoke_key(session, api_key.split("_")[1])
+        await engine.dispose()
+        assert (await http.get("/api/v1/research", headers=headers)).status_code == 401
+
+
+async def test_submit_returns_202_and_the_run_is_queued(client: httpx.AsyncClient,
+                                                         auth: dict[str, str]) -> None:
+    response = await client.post("/api/v1/research", json=QUESTION,
+                                 headers={**auth, "X-Request-ID": "req-submit-1"})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    run_id = body["id"]
+    assert body["links"] == {"self": f"/api/v1/research/{run_id}",
+                             "events": f"/api/v1/research/{run_id}/events"}
+    run = (await client.get(f"/api/v1/research/{run_id}", headers=auth)).json()
+    assert run["status"] == "queued" and run["question"] == QUESTION["question"]
+    assert run["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": "0.000000"}
+    assert run["answer"] is None and run["sources"] == []
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"max_sources": 3}, "question"),
+    ({"question": "hi"}, "question"),
+    ({"question": "A valid question?", "max_sources": 0}, "max_sources"),
+    ({"question": "A valid question?", "max_sources": 21}, "max_sources"),
+    ({"question": "A valid question?", "unknown": True}, "unknown"),
+    ({"question": "A valid question?", "options": {"tags": ["has space"]}}, "options.tags.0"),
+])
+async def test_bad_input_is_a_422_naming_the_field(client: httpx.AsyncClient,
+                                                   auth: dict[str, str], body: dict[str, object],
+                                                   field: str) -> None:
+    response = await client.post("/api/v1/research", json=body, headers=auth)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in [f["field"] for f in error["fields"]]
+    assert field in error["message"]
+
+
+async def test_malformed_json_is_a_422(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await client.post("/api/v1/research", content=b"{not json",
+                                 headers={**auth, "Content-Type": "application/json"})
+    assert response.status_code == 422
+
+
+async def test_oversized_bodies_are_refused_with_413(servers: dict[str, str], settings: Settings,
+                                                     auth: dict[str, str]) -> None:
+    small = make_settings(servers, max_request_bytes=2048)
+    async with api_client(small) as http:
+        response = await http.post("/api/v1/documents", headers=auth,
+                                   json={"title": "big", "content": "x" * 5000})
+        assert response.status_code == 413
+        assert response.json()["error"]["message"] == "request body exceeds 2048 bytes"
+
+        async def chunks():  # no Content-Length: the limit applies as the body streams
+            for _ in range(10):
+                yield b"x" * 1024
+
+        streamed = await http.post("/api/v1/documents", headers=auth, content=chunks())
+        assert streamed.status_code == 413
+
+
+async def test_unknown_and_foreign_runs_are_404(client: httpx.AsyncClient, settings: Settings,
+                                                auth: dict[str, str]) -> None:
+    missing = await client.get(f"/api/v1/research/{uuid.uuid4()}", headers=auth)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    run_id = (await client.post("/api/v1/research", json=QUESTION, headers=auth)).json()["id"]
+    other = {"Authorization": f"Bearer {await new_key(settings, 'someone else')}"}
+    assert (await client.get(f"/api/v1/research/{run_id}", headers=other)).status_code == 404
+    malformed = await client.get("/api/v1/research/not-a-uuid", headers=auth)
+    assert malformed.status_code == 422
+
+
+async def test_list_is_paginated_newest_first_and_filtered(client: httpx.AsyncClient,
+                                                           auth: dict[str, str]) -> None:
+    ids = []
+    for n in range(5):
+        response = await client.post("/api/v1/research", headers=auth,
+                                     json={"question": f"Question number {n}?"})
+        ids.append(response.json()["id"])
+    await client.post(f"/api/v1/research/{ids[0]}/cancel", headers=auth)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/research", params=params, headers=auth)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    cancelled = (await client.get("/api/v1/research", params={"status": "cancelled"},
+                                  headers=auth)).json()
+    assert [item["id"] for item in cancelled["items"]] == [ids[0]]
+    bad = await client.get("/api/v1/research", params={"status": "done"}, headers=auth)
+    assert bad.status_code == 422 and "status" in bad.json()["error"]["message"]
+    cursor_error = await client.get("/api/v1/research", params={"cursor": "garbage"},
+                                    headers=auth)
+    assert cursor_error.status_code == 400
+    assert "cursor 'garbage' is invalid" in cursor_error.json()["error"]["message"]
+
+
+async def test_cancel_a_queued_run_then_409_once_finished(client: httpx.AsyncClient,
+                                                          auth: dict[str, str]) -> None:
+    run_id = (await client.post("/api/v1/research", json=QUESTION, headers=auth)).json()["id"]
+    cancelled = await client.post(f"/api/v1/research/{run_id}/cancel", headers=auth)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    again = await client.post(f"/api/v1/research/{run_id}/cancel", headers=auth)
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == (
+        f"research run {run_id} already cancelled; only queued or running runs can be "
+        "cancelled")
+
+
+async def test_rate_limit_answers_429_with_retry_after(servers: dict[str, str],
+                                                       settings: Settings,
+                                                       auth: dict[str, str]) -> None:
+    strict = make_settings(servers, rate_limit="3/minute")
+    async with api_client(strict) as http:
+        statuses = [(await http.get("/api/v1/research", headers=auth)).status_code
+                    for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = await http.get("/api/v1/research", headers=auth)
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert limited.json()["error"]["code"] == "rate_limited"
+        # Limits are per key: another key is unaffected.
+        other = {"Authorization": f"Bearer {await new_key(settings, 'other')}"}
+        assert (await http.get("/api/v1/research", headers=other)).status_code == 200
+
+
+async def test_documents_can_be_added_listed_and_deleted(client: httpx.AsyncClient,
+                                                         auth: dict[str, str]) -> None:
+    created = await client.post("/api/v1/documents", headers=auth, json={
+        "title": "Rolling updates", "content": "maxUnavailable 0 keeps capacity.",
+        "source": "https://kubernetes.io/docs/"})
+    assert created.status_code == 201
+    document = created.json()
+    assert document["characters"] == len("maxUnavailable 0 keeps capacity.")
+    listed = (await client.get("/api/v1/documents", headers=auth)).json()
+    assert [d["id"] for d in listed["items"]] == [document["id"]]
+    deleted = await client.delete(f"/api/v1/documents/{document['id']}", headers=auth)
+    assert deleted.status_code == 204
+    again = await client.delete(f"/api/v1/documents/{document['id']}", headers=auth)
+    assert again.status_code == 404
+
+
+async def test_openapi_describes_every_endpoint(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    assert set(schema["paths"]) >= {
+        "/health", "/ready", "/api/v1/research", "/api/v1/research/{run_id}",
+        "/api/v1/research/{run_id}/cancel", "/api/v1/research/{run_id}/events",
+        "/api/v1/documents", "/api/v1/documents/{document_id}"}
+    submit = schema["paths"]["/api/v1/research"]["post"]
+    assert "202" in submit["responses"] and "401" in submit["responses"]
