@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 
 import typer
 import uvicorn
@@ -20,7 +22,12 @@ app.add_typer(keys, name="keys")
 
 @app.command()
 def api(host: str = "0.0.0.0", port: int = 8000, workers: int = 1) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API (several processes with --workers; set PROMETHEUS_MULTIPROC_DIR)."""
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        # Files left by an earlier run would be added to this run's counters.
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir, exist_ok=True)
     uvicorn.run("agent_service.main:create_app", factory=True, host=host, port=port,
                 workers=workers, proxy_headers=True, server_header=False, access_log=False,
                 timeout_graceful_shutdown=25)

@@ -6,11 +6,11 @@ import uuid
 
 import httpx
 import pytest
+from support import api_client, make_settings, new_key
 
 from agent_service.auth.keys import revoke_key
 from agent_service.core.config import Settings
 from agent_service.db.session import make_engine, make_sessionmaker
-from conftest import api_client, make_settings, new_key, wait_for_status
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
@@ -66,6 +66,7 @@ async def test_submit_returns_202_and_the_run_is_queued(client: httpx.AsyncClien
     ({"question": "A valid question?", "max_sources": 21}, "max_sources"),
     ({"question": "A valid question?", "unknown": True}, "unknown"),
     ({"question": "A valid question?", "options": {"tags": ["has space"]}}, "options.tags.0"),
+    ({"question": "Null \u0000 byte?"}, "question"),
 ])
 async def test_bad_input_is_a_422_naming_the_field(client: httpx.AsyncClient,
                                                    auth: dict[str, str], body: dict[str, object],

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as redis
+from llm_server import Behaviour, FakeLLM, fake_llm
 from prometheus_client import REGISTRY
+from support import make_settings
 from tenacity import RetryCallState
 
 from agent_service.core.config import Settings
@@ -17,8 +19,6 @@ from agent_service.llm.base import LLMRequest, Passage, ProviderError
 from agent_service.llm.offline import OfflineProvider
 from agent_service.llm.openai_provider import OpenAIProvider
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, _BackoffHonouringRetryAfter
-from conftest import make_settings
-from llm_server import Behaviour, FakeLLM, fake_llm
 
 pytestmark = pytest.mark.anyio
 ANSWER = LLMRequest(task="synthesize", system="Answer with citations.", prompt="Q?",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from devtools.servers import free_port
 from pydantic import ValidationError
+from support import api_client, make_settings
 
 from agent_service.core.config import Settings
-from conftest import api_client, make_settings
-from devtools.servers import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
+from llm_server import Behaviour, FakeLLM, fake_llm
 from sqlalchemy import func, select
+from support import api_client, make_settings, running_worker, wait_for_status
 
 from agent_service.core.config import Settings
 from agent_service.db.models import RunEvent
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import runs
 from agent_service.jobs.queue import TASK, make_queue
-from conftest import api_client, make_settings, running_worker, wait_for_status
-from llm_server import Behaviour, FakeLLM, fake_llm
 
 pytestmark = pytest.mark.anyio
 APP = Path(__file__).resolve().parent.parent
@@ -284,3 +284,26 @@ async def test_run_events_are_counted_per_run(settings: Settings) -> None:
     async with make_sessionmaker(engine)() as session:
         assert (await session.execute(select(func.count()).select_from(RunEvent))).scalar() == 0
     await engine.dispose()
+
+
+REQUIRED_METRICS = (
+    "http_requests_total", "http_request_duration_seconds", "research_runs_total",
+    "research_run_duration_seconds", "research_queue_depth", "research_queue_oldest_age_seconds",
+    "llm_calls_total", "llm_tokens_total", "llm_errors_total", "llm_request_duration_seconds",
+    "agent_cost_usd_total", "llm_cache_hits_total", "llm_failovers_total")
+
+
+async def test_metrics_cover_requests_runs_queue_and_llm(
+        client: httpx.AsyncClient, auth: dict[str, str], worker: Any) -> None:
+    await ingest(client, auth)
+    for _ in range(2):  # the second identical run is answered from the LLM cache
+        run_id = (await client.post("/api/v1/research", headers=auth,
+                                    json={"question": QUESTION})).json()["id"]
+        assert (await wait_for_status(client, auth, run_id))["status"] == "succeeded"
+    text = (await client.get("/metrics")).text
+    for name in REQUIRED_METRICS:
+        assert f"# TYPE {name} " in text, name
+    assert 'research_runs_total{status="succeeded"}' in text
+    assert 'llm_calls_total{model="offline-extractive-v1",outcome="success",provider="offline"}' \
+        in text
+    assert 'llm_cache_hits_total{model="offline-extractive-v1",provider="offline"}' in text

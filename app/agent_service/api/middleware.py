@@ -65,7 +65,12 @@ class BodySizeLimit:
 
 
 class MetricsAndAccessLog:
-    """Counts and times every request by route template (never the raw path)."""
+    """Counts and times every request by route template (never the raw path).
+
+    A request is recorded when its response starts, before the body is sent, so a client that
+    has its answer can never scrape /metrics ahead of its own request (and streamed responses
+    count by time to first byte, not by how long the client stayed).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,17 +80,11 @@ class MetricsAndAccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        recorded = False
 
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
+        def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
@@ -96,3 +95,14 @@ class MetricsAndAccessLog:
                 log.info("request", method=method, route=template, status=status,
                          duration_ms=round(elapsed * 1000, 2),
                          request_id=correlation_id.get())
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start" and not recorded:
+                record(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            if not recorded:
+                record(500)

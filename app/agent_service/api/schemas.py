@@ -7,8 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+def _no_nul(value: str) -> str:
+    # Postgres text cannot hold NUL; refuse it here rather than fail on insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[\w.:-]+$")]
 
@@ -23,7 +31,7 @@ class ResearchOptions(BaseModel):
 class ResearchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=3, max_length=4000,
+    question: Text = Field(min_length=3, max_length=4000,
                           description="What to research, in plain language.")
     max_sources: int = Field(default=5, ge=1, le=20,
                              description="Most knowledge-base documents to cite.")
@@ -84,9 +92,9 @@ class RunPage(BaseModel):
 class DocumentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=500)
-    content: str = Field(min_length=1, max_length=200_000)
-    source: str | None = Field(default=None, max_length=2000,
+    title: Text = Field(min_length=1, max_length=500)
+    content: Text = Field(min_length=1, max_length=200_000)
+    source: Text | None = Field(default=None, max_length=2000,
                                description="Where the text came from (URL or reference).")
 
 

@@ -1,0 +1,75 @@
+"""Helpers the service tests share: settings for the test servers, an API client, a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from agent_service.auth.keys import create_key
+from agent_service.core.config import Settings
+from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.jobs.worker import build_worker
+from agent_service.main import create_app
+
+
+def make_settings(servers: dict[str, str], **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "production", "database_url": servers["database_url"],
+        "redis_url": servers["redis_url"], "rate_limit": "100000/minute",
+        "worker_metrics_port": 0, "job_timeout_seconds": 30, "job_heartbeat_seconds": 5,
+        "sweep_interval_seconds": 1, "shutdown_grace_seconds": 5,
+        "llm_providers": ["offline"], "log_level": "WARNING"}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test",
+                                     timeout=30) as http:
+            yield http
+
+
+async def new_key(settings: Settings, name: str = "tests") -> str:
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+    async with make_sessionmaker(engine)() as session:
+        key, _ = await create_key(session, name)
+    await engine.dispose()
+    return key
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Any]:
+    """An in-process SAQ worker on the test loop; stopped (drained) on exit."""
+    worker = build_worker(settings)
+    worker.SIGNALS = []  # the test runner owns the signals
+    worker.context["settings"] = settings
+    await worker.queue.connect()
+    task = asyncio.create_task(worker.start())
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+        await asyncio.wait_for(task, 30)
+        await worker.queue.disconnect()
+
+
+async def wait_for_status(client: httpx.AsyncClient, auth: dict[str, str], run_id: str,
+                          statuses: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+                          seconds: float = 30) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        body: dict[str, Any] = (await client.get(f"/api/v1/research/{run_id}",
+                                                 headers=auth)).json()
+        if body["status"] in statuses:
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"run {run_id} still {body['status']} after {seconds}s")
+        await asyncio.sleep(0.05)
