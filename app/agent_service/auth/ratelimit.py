@@ -22,7 +22,10 @@ class RateLimiter:
         # Shares the app's connection pool, so closing the app's client closes these too.
         self.storage = RedisStorage(limits_uri(redis_url), implementation="redispy",
                                     key_prefix="agent-ratelimit",
-                                    connection_pool=client.connection_pool)
+                                    # limits types its options as scalars but hands them
+                                    # to redis.asyncio.Redis unchanged.
+                                    connection_pool=client.connection_pool,  # type: ignore[arg-type]
+                                    )
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
     async def check(self, key: str) -> float | None:

