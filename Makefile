@@ -41,6 +41,7 @@ dev: $(STAMP) ## Run the service locally: real Postgres + Redis, API on :8000, o
 	PYTHONPATH=app $(BIN)/python app/devtools/dev.py
 
 bench-app: $(STAMP) ## Benchmark the API and end-to-end runs against real servers (JSON)
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || { echo "bench-app needs wrk: apt-get install wrk"; exit 1; }
 	PYTHONPATH=app:app/tests $(BIN)/python benchmarks/bench_app.py
 
 policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule

@@ -49,11 +49,9 @@ def main() -> int:
                "REDIS_URL": redis_url, "PYTHONPATH": str(APP),
                "WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
         command = [sys.executable, "-m", "agent_service"]
-        children = [
-            subprocess.Popen([*command, "api", "--host", "127.0.0.1", "--port", str(API_PORT)],
-                             env=env, cwd=APP),
-            subprocess.Popen([*command, "worker"], env=env, cwd=APP),
-        ]
+        roles = {"api": ["--host", "127.0.0.1", "--port", str(API_PORT)], "worker": []}
+        children = {role: subprocess.Popen([*command, role, *extra], env=env, cwd=APP)
+                    for role, extra in roles.items()}
         try:
             base = f"http://127.0.0.1:{API_PORT}"
             deadline = time.monotonic() + 60
@@ -63,7 +61,8 @@ def main() -> int:
                         break
                 except httpx.TransportError:
                     pass
-                if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+                if time.monotonic() > deadline or any(
+                        c.poll() is not None for c in children.values()):
                     _say("the API did not become ready; see the output above")
                     return 1
                 time.sleep(0.2)
@@ -79,9 +78,11 @@ agent-service is running (offline LLM provider; set LLM_PROVIDERS and keys to us
 Try it:
 
   curl -s -X POST {base}/api/v1/documents -H '{auth}' -H 'Content-Type: application/json' \\
-    -d '{{"title": "Rolling updates", "content": "A rolling update replaces pods gradually; maxUnavailable 0 keeps full capacity."}}'
-  RUN=$(curl -s -X POST {base}/api/v1/research -H '{auth}' -H 'Content-Type: application/json' \\
-    -d '{{"question": "How does a rolling update keep capacity?"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    -d '{{"title": "Rollouts", "content": "maxUnavailable 0 keeps full capacity."}}'
+  RUN=$(curl -s -X POST {base}/api/v1/research -H '{auth}' \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"question": "How does a rolling update keep capacity?"}}' \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   curl -s -N {base}/api/v1/research/$RUN/events -H '{auth}'
   curl -s {base}/api/v1/research/$RUN -H '{auth}'
 
@@ -91,16 +92,15 @@ Ctrl-C stops the API, the worker, Redis and Postgres (their data is discarded).
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())
             while not stop.wait(1.0):
-                for child in children:
+                for role, child in children.items():
                     if child.poll() is not None:
-                        _say(f"{' '.join(child.args[3:5])} exited ({child.returncode}); "
-                             "stopping everything")
+                        _say(f"the {role} exited ({child.returncode}); stopping everything")
                         return 1
             return 0
         finally:
-            for child in children:
+            for child in children.values():
                 child.send_signal(signal.SIGTERM)
-            for child in children:
+            for child in children.values():
                 try:
                     child.wait(30)
                 except subprocess.TimeoutExpired:

@@ -39,13 +39,6 @@ async def claim(session: AsyncSession, run_id: str) -> ClaimedRun | None:
     return ClaimedRun(row[0], row[1], row[2], float(row[3]))
 
 
-async def beat(session: AsyncSession, run_id: str) -> None:
-    await session.execute(update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
-                                                    ResearchRun.status == "running")
-                          .values(heartbeat_at=func.now()))
-    await session.commit()
-
-
 async def complete(session: AsyncSession, run_id: str, *, answer: str,
                    sources: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int,
                    cost_usd: Decimal) -> bool:

@@ -85,16 +85,21 @@ async def run_research(ctx: dict[str, Any], *, run_id: str,
             log.info("run already finished or cancelled; duplicate delivery ignored")
             return "skipped"
 
+        last_status = "running"
+        last_queue_beat = 0.0
+
         async def emit(kind: str, data: dict[str, Any]) -> None:
-            await record_event(sessions, client, run_id, kind, data)
-            # Heartbeats: SAQ's sweeper and our reaper both take silence for a dead worker.
-            await job.update()
-            async with sessions() as session:
-                await runs.beat(session, run_id)
+            nonlocal last_status, last_queue_beat
+            # Every event is also a heartbeat for our reaper and tells us the run's status.
+            last_status = await record_event(sessions, client, run_id, kind, data,
+                                             heartbeat=True) or last_status
+            # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice.
+            if time.monotonic() - last_queue_beat > job.heartbeat / 3:
+                last_queue_beat = time.monotonic()
+                await job.update()
 
         async def cancelled() -> bool:
-            async with sessions() as session:
-                return await runs.status_of(session, run_id) == "cancelled"
+            return last_status == "cancelled"
 
         await emit("started", {"attempt": job.attempts, "worker": job.worker_id})
         try:

@@ -1,0 +1,230 @@
+"""`make bench-app`: the service against real Postgres and Redis, beside a bare FastAPI app.
+
+Prints one JSON document. For the enqueue path (POST /api/v1/research) and the read path
+(GET /api/v1/research/{id}) it reports closed-loop throughput and latency percentiles (wrk, 16
+connections) for the service and for a bare FastAPI endpoint served the same way (one uvicorn
+process each, rounds interleaved), their ratio, and latency at a fixed offered rate of 100/s;
+then end-to-end runs per second through the queue and one worker process with the offline
+provider, and runs lost. The load generator shares the 2 cores with the servers, so absolute
+figures are a floor; the ratios are the comparable figures. Needs `wrk` (Debian package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import redis.asyncio as redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "app"), str(ROOT / "app" / "tests")]
+
+from devtools.servers import free_port, postgres_server, redis_server  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from support import make_settings, new_key  # noqa: E402
+
+from agent_service.db.migrate import migrate  # noqa: E402
+from agent_service.db.session import make_engine  # noqa: E402
+
+CONCURRENCY = 16
+ROUNDS = 2
+OFFERED_RATE = 100
+OFFERED_SECONDS = 5
+E2E_RUNS = 400
+QUESTION = {"question": "How does a rolling update keep capacity?", "max_sources": 3}
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], ready_url: str | None) -> Iterator[None]:
+    log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    child = subprocess.Popen(args, env=env, cwd=ROOT / "app", stdout=log, stderr=log)
+    try:
+        if ready_url:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(ready_url, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise RuntimeError(f"{args} did not start")
+                time.sleep(0.1)
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        log.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+WRK_DURATION = "6s"
+_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def closed_loop(url: str, headers: dict[str, str], body: str | None = None) -> dict[str, float]:
+    """wrk at fixed concurrency: a C load generator, so the client is not the bottleneck."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+    with script:
+        script.write("".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()))
+        if body is not None:
+            script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                         'wrk.headers["Content-Type"] = "application/json"\n')
+    try:
+        out = subprocess.run(["wrk", "-t", "1", "-c", str(CONCURRENCY), "-d", WRK_DURATION,
+                              "--latency", "-s", script.name, url], capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    latency = {q: float(v) * _UNITS[unit] for q, v, unit in _LATENCY.findall(out)}
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    assert rate, out
+    return {"requests_per_second": round(float(rate.group(1)), 1),
+            "p50_ms": round(latency["50"], 2), "p99_ms": round(latency["99"], 2),
+            "errors": int(bad.group(1)) if bad else 0}
+
+
+async def open_loop(call: Callable[[httpx.AsyncClient], Awaitable[int]],
+                    base: str) -> dict[str, float]:
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async def timed() -> None:
+            started = time.perf_counter()
+            await call(client)
+            latencies.append(time.perf_counter() - started)
+        tasks = []
+        start = time.perf_counter()
+        for n in range(OFFERED_RATE * OFFERED_SECONDS):
+            await asyncio.sleep(max(0.0, start + n / OFFERED_RATE - time.perf_counter()))
+            tasks.append(asyncio.create_task(timed()))
+        await asyncio.gather(*tasks)
+    return {"offered_per_second": OFFERED_RATE, "p50_ms": round(percentile(latencies, .5) * 1e3, 2),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2)}
+
+
+def median_of(results: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(statistics.median(r[k] for r in results), 2) for k in results[0]}
+
+
+async def compare(service: str, bare: str, headers: dict[str, str],
+                  run_id: str) -> dict[str, object]:
+    async def enqueue(client: httpx.AsyncClient) -> int:
+        return (await client.post("/api/v1/research", json=QUESTION, headers=headers)).status_code
+
+    async def read(client: httpx.AsyncClient) -> int:
+        return (await client.get(f"/api/v1/research/{run_id}", headers=headers)).status_code
+
+    figures: dict[str, object] = {}
+    for name, path, body, call in (
+            ("enqueue", "/api/v1/research", json.dumps(QUESTION), enqueue),
+            ("read", f"/api/v1/research/{run_id}", None, read)):
+        ours, theirs = [], []
+        for _ in range(ROUNDS):  # interleaved, so drift hits both alike
+            ours.append(closed_loop(service + path, headers, body))
+            theirs.append(closed_loop(bare + path, headers, body))
+        service_figures, bare_figures = median_of(ours), median_of(theirs)
+        figures[name] = {
+            "service": service_figures, "bare_fastapi": bare_figures,
+            "throughput_ratio": round(service_figures["requests_per_second"]
+                                      / bare_figures["requests_per_second"], 3),
+            "service_at_fixed_rate": await open_loop(call, service)}
+    return figures
+
+
+async def end_to_end(service: str, headers: dict[str, str],
+                     database_url: str) -> dict[str, object]:
+    """Submits runs as fast as the API takes them, then waits until every one has finished."""
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    engine = make_engine(database_url, pool_size=1)
+    finished = text("SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', "
+                    "'cancelled')), count(*) FILTER (WHERE status = 'succeeded') "
+                    "FROM research_runs WHERE id = ANY(:ids)")
+    async with httpx.AsyncClient(base_url=service, limits=limits, timeout=30) as client:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def submit() -> uuid.UUID:
+            async with semaphore:
+                response = await client.post("/api/v1/research", json=QUESTION, headers=headers)
+                return uuid.UUID(response.json()["id"])
+
+        started = time.perf_counter()
+        ids = await asyncio.gather(*(submit() for _ in range(E2E_RUNS)))
+        done = succeeded = 0
+        while time.perf_counter() - started < 300:
+            async with engine.connect() as connection:
+                done, succeeded = (await connection.execute(finished, {"ids": ids})).one()
+            if done == E2E_RUNS:
+                break
+            await asyncio.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    await engine.dispose()
+    return {"runs": E2E_RUNS, "worker_processes": 1, "worker_concurrency": 32,
+            "runs_per_second": round(E2E_RUNS / elapsed, 1), "succeeded": succeeded,
+            "failed": done - succeeded, "lost": E2E_RUNS - done}
+
+
+async def _empty(database_url: str, redis_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    async with engine.begin() as connection:
+        await connection.execute(text("TRUNCATE run_events, research_runs"))
+    await engine.dispose()
+    client = redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+
+
+def main() -> None:
+    with postgres_server() as database_url, redis_server() as redis_url:
+        migrate(database_url, timeout_seconds=30)
+        servers = {"database_url": database_url, "redis_url": redis_url}
+        key = asyncio.run(new_key(make_settings(servers), "bench"))
+        headers = {"Authorization": f"Bearer {key}"}
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "PYTHONPATH": str(ROOT / "app"), "LOG_LEVEL": "WARNING",
+               "RATE_LIMIT": "10000000/minute", "WORKER_METRICS_PORT": "0",
+               "WORKER_CONCURRENCY": "32"}
+        service_port, bare_port = free_port(), free_port()
+        service, bare = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{bare_port}"
+        uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log",
+                   "--log-level", "warning"]
+        with process([*uvicorn, "--port", str(service_port), "--factory",
+                      "agent_service.main:create_app"], env, f"{service}/ready"), \
+                process([*uvicorn, "--port", str(bare_port), "--app-dir",
+                         str(ROOT / "benchmarks"), "bare_app:app"], env,
+                        f"{bare}/api/v1/research/x"):
+            run_id = httpx.post(f"{service}/api/v1/research", json=QUESTION,
+                                headers=headers).json()["id"]
+            figures = asyncio.run(compare(service, bare, headers, run_id))
+            # The throughput rounds queued thousands of runs; start the end-to-end phase empty.
+            asyncio.run(_empty(database_url, redis_url))
+            with process([sys.executable, "-m", "agent_service", "worker"], env, None):
+                figures["end_to_end"] = asyncio.run(end_to_end(service, headers,
+                                                               database_url))
+    print(json.dumps({"benchmark": "agent-service", "cpu_count": os.cpu_count(),  # noqa: T201
+                      "concurrency": CONCURRENCY, "seconds_per_round": WRK_DURATION,
+                      "rounds": ROUNDS, **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
