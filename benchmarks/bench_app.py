@@ -31,7 +31,13 @@ import redis.asyncio as redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "app"), str(ROOT / "app" / "tests")]
 
-from devtools.servers import free_port, postgres_server, redis_server  # noqa: E402
+from devtools.servers import (  # noqa: E402
+    free_port,
+    postgres_server,
+    redis_server,
+    stop_process,
+    wait_until_ready,
+)
 from sqlalchemy import text  # noqa: E402
 from support import make_settings, new_key  # noqa: E402
 
@@ -52,23 +58,10 @@ def process(args: list[str], env: dict[str, str], ready_url: str | None) -> Iter
     child = subprocess.Popen(args, env=env, cwd=ROOT / "app", stdout=log, stderr=log)
     try:
         if ready_url:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(ready_url, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or child.poll() is not None:
-                    raise RuntimeError(f"{args} did not start")
-                time.sleep(0.1)
+            wait_until_ready(ready_url, child)
         yield
     finally:
-        child.terminate()
-        try:
-            child.wait(30)
-        except subprocess.TimeoutExpired:
-            child.kill()
+        stop_process(child)
         log.close()
 
 

@@ -13,15 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-
-import httpx
 
 from agent_service.auth.keys import create_key
 from agent_service.db.migrate import migrate
 from agent_service.db.session import make_engine, make_sessionmaker
-from devtools.servers import postgres_server, redis_server
+from devtools.servers import postgres_server, redis_server, wait_until_ready
 
 APP = Path(__file__).resolve().parent.parent
 API_PORT = int(os.environ.get("API_PORT", "8000"))
@@ -54,18 +51,11 @@ def main() -> int:
                     for role, extra in roles.items()}
         try:
             base = f"http://127.0.0.1:{API_PORT}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or any(
-                        c.poll() is not None for c in children.values()):
-                    _say("the API did not become ready; see the output above")
-                    return 1
-                time.sleep(0.2)
+            try:
+                wait_until_ready(f"{base}/ready", children["api"])
+            except RuntimeError as error:
+                _say(f"the API did not become ready ({error}); see the output above")
+                return 1
             auth = f"Authorization: Bearer {key}"
             _say(f"""
 agent-service is running (offline LLM provider; set LLM_PROVIDERS and keys to use real ones).

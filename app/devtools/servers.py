@@ -28,6 +28,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Polls `url` until it answers 200; fails early if `process` exits first."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {seconds}s")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 def redis_binary() -> str:
     found = shutil.which("redis-server")
     if found:
@@ -64,11 +92,7 @@ def redis_server(port: int | None = None) -> Iterator[str]:
         client.close()
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, 10)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

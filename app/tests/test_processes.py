@@ -7,13 +7,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from devtools.servers import free_port
+from devtools.servers import free_port, stop_process, wait_until_ready
 from support import new_key
 
 from agent_service.core.config import Settings
@@ -35,25 +34,14 @@ def serve(settings: Settings, tmp_path: Path, workers: int = 1) -> Iterator[str]
              str(port), "--workers", str(workers)], env=env, cwd=APP,
             stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(log.read_text())
-            time.sleep(0.1)
+        try:
+            wait_until_ready(f"{url}/ready", process)
+        except RuntimeError as error:
+            raise AssertionError(log.read_text()) from error
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 @pytest.fixture
