@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 
-from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, parse_retry_after
+from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, sdk_error
 
 
 class AnthropicProvider:
@@ -21,23 +21,8 @@ class AnthropicProvider:
                 # Current models fix their own sampling; the SDK no longer takes temperature.
                 model=self.model, max_tokens=request.max_tokens, system=request.system,
                 messages=[{"role": "user", "content": request.prompt}])
-        except anthropic.RateLimitError as error:
-            raise ProviderError(self.name, "rate_limited", str(error), retryable=True,
-                                retry_after=parse_retry_after(
-                                    error.response.headers.get("retry-after"))) from error
-        except anthropic.APITimeoutError as error:
-            raise ProviderError(self.name, "timeout", str(error), retryable=True) from error
-        except anthropic.APIConnectionError as error:
-            raise ProviderError(self.name, "connection", str(error), retryable=True) from error
-        except anthropic.APIStatusError as error:
-            # 529 is Anthropic's "overloaded": transient like a 5xx.
-            retryable = error.status_code >= 500 or error.status_code == 408
-            raise ProviderError(self.name, f"http_{error.status_code}", str(error),
-                                retryable=retryable,
-                                retry_after=parse_retry_after(
-                                    error.response.headers.get("retry-after"))) from error
-        except (anthropic.APIResponseValidationError, ValueError) as error:
-            raise ProviderError(self.name, "malformed", str(error), retryable=False) from error
+        except (anthropic.APIError, ValueError) as error:
+            raise sdk_error(self.name, error, anthropic) from error
         try:
             text = "".join(block.text for block in response.content if block.type == "text")
             prompt_tokens = response.usage.input_tokens

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Task = Literal["plan", "synthesize"]
 
@@ -61,6 +61,26 @@ class Provider(Protocol):
     async def complete(self, request: LLMRequest) -> LLMResponse: ...
 
     async def aclose(self) -> None: ...
+
+
+def sdk_error(provider: str, error: Exception, sdk: Any) -> ProviderError:
+    """Translates an exception of the official OpenAI or Anthropic SDK (both generated from
+    the same template, with the same exception classes) into a ProviderError."""
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if isinstance(error, sdk.RateLimitError):
+        return ProviderError(provider, "rate_limited", str(error), retryable=True,
+                             retry_after=retry_after)
+    if isinstance(error, sdk.APITimeoutError):
+        return ProviderError(provider, "timeout", str(error), retryable=True)
+    if isinstance(error, sdk.APIConnectionError):
+        return ProviderError(provider, "connection", str(error), retryable=True)
+    if isinstance(error, sdk.APIStatusError):
+        # 5xx (Anthropic's 529 "overloaded" included) and 408 are transient.
+        status = error.status_code
+        return ProviderError(provider, f"http_{status}", str(error),
+                             retryable=status >= 500 or status == 408, retry_after=retry_after)
+    return ProviderError(provider, "malformed", str(error), retryable=False)
 
 
 def parse_retry_after(value: str | None) -> float | None:

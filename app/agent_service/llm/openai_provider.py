@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 
-from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, parse_retry_after
+from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, sdk_error
 
 
 class OpenAIProvider:
@@ -23,22 +23,8 @@ class OpenAIProvider:
                 temperature=request.temperature,
                 messages=[{"role": "system", "content": request.system},
                           {"role": "user", "content": request.prompt}])
-        except openai.RateLimitError as error:
-            raise ProviderError(self.name, "rate_limited", str(error), retryable=True,
-                                retry_after=parse_retry_after(
-                                    error.response.headers.get("retry-after"))) from error
-        except openai.APITimeoutError as error:
-            raise ProviderError(self.name, "timeout", str(error), retryable=True) from error
-        except openai.APIConnectionError as error:
-            raise ProviderError(self.name, "connection", str(error), retryable=True) from error
-        except openai.APIStatusError as error:
-            retryable = error.status_code >= 500 or error.status_code == 408
-            raise ProviderError(self.name, f"http_{error.status_code}", str(error),
-                                retryable=retryable,
-                                retry_after=parse_retry_after(
-                                    error.response.headers.get("retry-after"))) from error
-        except (openai.APIResponseValidationError, ValueError) as error:
-            raise ProviderError(self.name, "malformed", str(error), retryable=False) from error
+        except (openai.APIError, ValueError) as error:
+            raise sdk_error(self.name, error, openai) from error
         try:
             text = response.choices[0].message.content or ""
             usage = response.usage
