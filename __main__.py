@@ -43,9 +43,10 @@ def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
         c.node_capacity_type, c.node_min_size, c.node_desired_size, c.node_max_size,
         c.node_disk_size_gb, node_arm64=s.image.platform == "linux/arm64", tags=s.tags))
     region = aws.get_region_output().region
-    kubernetes = k8s.Provider("eks", kubeconfig=eks_kubeconfig_output(
-        cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, region,
-        c.kubeconfig_role_arn))
+    kubeconfig = eks_kubeconfig_output(cluster.cluster_name, cluster.endpoint,
+                                       cluster.certificate_authority, region,
+                                       c.kubeconfig_role_arn)
+    kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
     ClusterAddons("addons", ClusterAddonsArgs(
         name, region, network.vpc_id, cluster.oidc_provider_arn, cluster.oidc_issuer_url,
         s.tags), opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
@@ -70,9 +71,7 @@ def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
 
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
-    pulumi.export("kubeconfig", eks_kubeconfig_output(
-        cluster.cluster_name, cluster.endpoint, cluster.certificate_authority, region,
-        c.kubeconfig_role_arn))
+    pulumi.export("kubeconfig", kubeconfig)
     return database.endpoint, cache.endpoint, image
 
 

@@ -7,16 +7,9 @@ from typing import Any
 
 import pytest
 
+from aws_rules import UNTAGGABLE
 from components.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART
 from harness import Rendered, Resource
-
-# AWS resource types that take no `tags` argument.
-UNTAGGABLE = {
-    "aws:ec2/routeTableAssociation:RouteTableAssociation",
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/rolePolicy:RolePolicy",
-    "aws:kms/alias:Alias", "aws:ecr/lifecyclePolicy:LifecyclePolicy",
-    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
-}
 
 
 def private_subnet_ids(stack: Rendered) -> set[str]:
