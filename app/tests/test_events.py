@@ -66,6 +66,16 @@ async def test_stream_of_a_cancelled_queued_run_ends(client: httpx.AsyncClient,
     assert json.loads(events[0]["data"]) == {"previous_status": "queued"}
 
 
+async def test_an_out_of_range_last_event_id_is_a_422(client: httpx.AsyncClient,
+                                                      auth: dict[str, str]) -> None:
+    run_id = (await client.post("/api/v1/research", headers=auth, json={
+        "question": "Anything at all?"})).json()["id"]
+    response = await client.get(f"/api/v1/research/{run_id}/events",
+                                headers={**auth, "Last-Event-ID": str(2**63)})
+    assert response.status_code == 422
+    assert "last-event-id" in response.json()["error"]["message"]
+
+
 async def test_stream_of_someone_elses_run_is_404(client: httpx.AsyncClient,
                                                   auth: dict[str, str]) -> None:
     response = await client.get(

@@ -132,7 +132,8 @@ async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
     "(plan, search, read, answer, completed, failed, cancelled), each with its id."}})
 async def events(
     run_id: uuid.UUID, request: Request, key: CurrentKey, db: SessionDep, svc: ServicesDep,
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    # Event ids are Postgres bigints; a larger id must be a 422, not a broken stream.
+    last_event_id: Annotated[int | None, Header(ge=0, le=2**63 - 1)] = None,
 ) -> EventSourceResponse:
     """Stream the run's progress as it happens; reconnect with Last-Event-ID to resume."""
     run = await _own_run(db, key, run_id)
