@@ -35,6 +35,7 @@ from devtools.servers import (  # noqa: E402
     free_port,
     postgres_server,
     redis_server,
+    service_env,
     stop_process,
     wait_until_ready,
 )
@@ -193,10 +194,9 @@ def main() -> None:
         servers = {"database_url": database_url, "redis_url": redis_url}
         key = asyncio.run(new_key(make_settings(servers), "bench"))
         headers = {"Authorization": f"Bearer {key}"}
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "PYTHONPATH": str(ROOT / "app"), "LOG_LEVEL": "WARNING",
-               "RATE_LIMIT": "10000000/minute", "WORKER_METRICS_PORT": "0",
-               "WORKER_CONCURRENCY": "32"}
+        env = service_env(database_url, redis_url, LOG_LEVEL="WARNING",
+                          RATE_LIMIT="10000000/minute", WORKER_METRICS_PORT="0",
+                          WORKER_CONCURRENCY="32")
         service_port, bare_port = free_port(), free_port()
         service, bare = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{bare_port}"
         uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log",

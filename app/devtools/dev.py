@@ -13,14 +13,18 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 from agent_service.auth.keys import create_key
 from agent_service.db.migrate import migrate
 from agent_service.db.session import make_engine, make_sessionmaker
-from devtools.servers import postgres_server, redis_server, wait_until_ready
+from devtools.servers import (
+    APP_DIR,
+    postgres_server,
+    redis_server,
+    service_env,
+    wait_until_ready,
+)
 
-APP = Path(__file__).resolve().parent.parent
 API_PORT = int(os.environ.get("API_PORT", "8000"))
 WORKER_METRICS_PORT = int(os.environ.get("WORKER_METRICS_PORT", "9100"))
 
@@ -42,12 +46,11 @@ def main() -> int:
     with postgres_server() as database_url, redis_server() as redis_url:
         migrate(database_url, timeout_seconds=30)
         key = asyncio.run(_key(database_url))
-        env = {**os.environ, "ENVIRONMENT": "development", "DATABASE_URL": database_url,
-               "REDIS_URL": redis_url, "PYTHONPATH": str(APP),
-               "WORKER_METRICS_PORT": str(WORKER_METRICS_PORT)}
+        env = service_env(database_url, redis_url, ENVIRONMENT="development",
+                          WORKER_METRICS_PORT=str(WORKER_METRICS_PORT))
         command = [sys.executable, "-m", "agent_service"]
         roles = {"api": ["--host", "127.0.0.1", "--port", str(API_PORT)], "worker": []}
-        children = {role: subprocess.Popen([*command, role, *extra], env=env, cwd=APP)
+        children = {role: subprocess.Popen([*command, role, *extra], env=env, cwd=APP_DIR)
                     for role, extra in roles.items()}
         try:
             base = f"http://127.0.0.1:{API_PORT}"

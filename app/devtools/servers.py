@@ -20,6 +20,14 @@ from pathlib import Path
 import redis
 
 STARTUP_SECONDS = 30.0
+APP_DIR = Path(__file__).resolve().parent.parent
+
+
+def service_env(database_url: str, redis_url: str, **settings: str) -> dict[str, str]:
+    """The environment a service process (`python -m agent_service ...`, run from `APP_DIR`)
+    needs to reach these servers, plus any other settings."""
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "PYTHONPATH": str(APP_DIR), **settings}
 
 
 def free_port() -> int:

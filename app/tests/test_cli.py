@@ -6,20 +6,18 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
+from devtools.servers import APP_DIR, service_env
 
 from agent_service.core.config import Settings
 
-APP = Path(__file__).resolve().parent.parent
-
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),
-           "REDIS_URL": settings.redis_url.get_secret_value(), "PYTHONPATH": str(APP)}
-    return subprocess.run([sys.executable, "-m", "agent_service", *args], env=env, cwd=APP,
+    env = service_env(settings.database_url.get_secret_value(),
+                      settings.redis_url.get_secret_value())
+    return subprocess.run([sys.executable, "-m", "agent_service", *args], env=env, cwd=APP_DIR,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -46,8 +44,8 @@ async def test_keys_are_created_usable_and_revoked(settings: Settings,
 
 def test_bad_settings_stop_the_command_with_the_reason(settings: Settings) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"PYTHONPATH": str(APP), "ENVIRONMENT": "production"})
+    env.update({"PYTHONPATH": str(APP_DIR), "ENVIRONMENT": "production"})
     result = subprocess.run([sys.executable, "-m", "agent_service", "migrate"], env=env,
-                            cwd=APP, capture_output=True, text=True, timeout=60)
+                            cwd=APP_DIR, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "DATABASE_URL is unset or the development default" in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -12,26 +11,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devtools.servers import free_port, stop_process, wait_until_ready
+from devtools.servers import APP_DIR, free_port, service_env, stop_process, wait_until_ready
 from support import new_key
 
 from agent_service.core.config import Settings
 
-APP = Path(__file__).resolve().parent.parent
 ST = Path(sys.executable).parent / "st"
 
 
 def serve(settings: Settings, tmp_path: Path, workers: int = 1) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),
-           "REDIS_URL": settings.redis_url.get_secret_value(), "PYTHONPATH": str(APP),
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "LOG_LEVEL": "WARNING",
-           "RATE_LIMIT": "100000/minute"}
+    env = service_env(settings.database_url.get_secret_value(),
+                      settings.redis_url.get_secret_value(),
+                      PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"), LOG_LEVEL="WARNING",
+                      RATE_LIMIT="100000/minute")
     log = tmp_path / f"api-{port}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "agent_service", "api", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", str(workers)], env=env, cwd=APP,
+             str(port), "--workers", str(workers)], env=env, cwd=APP_DIR,
             stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

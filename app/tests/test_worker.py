@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from devtools.servers import APP_DIR, service_env
 from llm_server import Behaviour, FakeLLM, fake_llm
 from sqlalchemy import func, select
 from support import api_client, make_settings, running_worker, wait_for_status
@@ -28,7 +27,6 @@ from agent_service.jobs import runs
 from agent_service.jobs.queue import TASK, make_queue
 
 pytestmark = pytest.mark.anyio
-APP = Path(__file__).resolve().parent.parent
 DOCUMENTS = [
     {"title": "Rolling updates", "source": "https://kubernetes.io/docs/rolling",
      "content": "A Deployment performs a rolling update by replacing pods gradually. With "
@@ -187,15 +185,13 @@ def llm() -> Iterator[FakeLLM]:
 
 
 def start_worker(settings: Settings, llm: FakeLLM, **env: str) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ, "DATABASE_URL": settings.database_url.get_secret_value(),
-        "REDIS_URL": settings.redis_url.get_secret_value(), "LLM_PROVIDERS": "openai",
-        "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": f"{llm.base_url}/v1",
-        "LLM_MAX_ATTEMPTS": "1", "WORKER_METRICS_PORT": "0", "JOB_HEARTBEAT_SECONDS": "2",
-        "SWEEP_INTERVAL_SECONDS": "1", "LOG_LEVEL": "INFO", "PYTHONPATH": str(APP),
-        "PYTHONUNBUFFERED": "1", **env}
+    environment = service_env(
+        settings.database_url.get_secret_value(), settings.redis_url.get_secret_value(),
+        LLM_PROVIDERS="openai", OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=f"{llm.base_url}/v1",
+        LLM_MAX_ATTEMPTS="1", WORKER_METRICS_PORT="0", JOB_HEARTBEAT_SECONDS="2",
+        SWEEP_INTERVAL_SECONDS="1", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", **env)
     return subprocess.Popen([sys.executable, "-m", "agent_service", "worker"], env=environment,
-                            cwd=APP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=APP_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def stop(process: subprocess.Popen[bytes]) -> str:
@@ -216,16 +212,22 @@ async def wait_until(predicate: Any, seconds: float) -> None:
         await asyncio.sleep(0.05)
 
 
+async def submit_with_hanging_llm(client: httpx.AsyncClient, auth: dict[str, str],
+                                  llm: FakeLLM, gate: threading.Event) -> str:
+    """Submits a run whose first LLM call hangs until `gate` is set."""
+    llm.script = [Behaviour(wait_for=gate)]
+    await ingest(client, auth)
+    response = await client.post("/api/v1/research", headers=auth, json={"question": QUESTION})
+    return str(response.json()["id"])
+
+
 @pytest.mark.slow
 async def test_a_worker_killed_mid_run_loses_nothing(client: httpx.AsyncClient,
                                                      auth: dict[str, str], settings: Settings,
                                                      llm: FakeLLM) -> None:
     never = threading.Event()
     # First attempt: the plan call hangs, as a wedged or dying worker would.
-    llm.script = [Behaviour(wait_for=never)]
-    await ingest(client, auth)
-    run_id = (await client.post("/api/v1/research", headers=auth,
-                                json={"question": QUESTION})).json()["id"]
+    run_id = await submit_with_hanging_llm(client, auth, llm, never)
     first = start_worker(settings, llm)
     try:
         await wait_until(lambda: llm.count("/chat/completions") >= 1, 30)
@@ -234,15 +236,6 @@ async def test_a_worker_killed_mid_run_loses_nothing(client: httpx.AsyncClient,
         second = start_worker(settings, llm)
         try:
             run = await wait_for_status(client, auth, run_id, seconds=60)
-        except AssertionError:
-            second.send_signal(signal.SIGTERM)
-            print(stop(second))  # noqa: T201
-            queue = make_queue(settings)
-            await queue.connect()
-            job = await queue.job(run_id)
-            print("JOB", job and job.to_dict())  # noqa: T201
-            await queue.disconnect()
-            raise
         finally:
             second.send_signal(signal.SIGTERM)
             log = stop(second)
@@ -259,10 +252,7 @@ async def test_sigterm_lets_the_running_job_finish(client: httpx.AsyncClient,
                                                    auth: dict[str, str], settings: Settings,
                                                    llm: FakeLLM) -> None:
     release = threading.Event()
-    llm.script = [Behaviour(wait_for=release)]
-    await ingest(client, auth)
-    run_id = (await client.post("/api/v1/research", headers=auth,
-                                json={"question": QUESTION})).json()["id"]
+    run_id = await submit_with_hanging_llm(client, auth, llm, release)
     worker = start_worker(settings, llm, SHUTDOWN_GRACE_SECONDS="20")
     try:
         await wait_until(lambda: llm.count("/chat/completions") >= 1, 30)
