@@ -8,18 +8,21 @@ Every stack builds the service image from `app/`. On AWS (`dev`, `prod`) it depl
   4. an ECR repository the image is pushed to (registry.py, image.py).
 The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
 in the cluster (in_cluster_data.py) and the image built by the local Docker engine.
+On every stack the agent service itself runs from that image (agent_service.py).
 """
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.agent_service import AgentService, AgentServiceArgs
 from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs
 from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.config import Settings, load_settings
+from components.config import Settings, load_settings, secret_config
 from components.database import Database, DatabaseArgs
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.image import AppImage, AppImageArgs
@@ -27,11 +30,26 @@ from components.in_cluster_data import InClusterData, InClusterDataArgs
 from components.kubeconfig import eks_kubeconfig_output
 from components.network import Network, NetworkArgs, available_zones
 from components.registry import Registry, RegistryArgs
+from components.service_network import namespace_peer
 
 APP_DIR = Path(__file__).parent / "app"
+MONITORING_NAMESPACE = "monitoring"
+DATA_NAMESPACE = "agent-data"
 
 
-def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
+class Platform(NamedTuple):
+    """What the agent service runs on, whichever stack built it."""
+
+    kubernetes: k8s.Provider
+    database: DatabaseEndpoint
+    cache: CacheEndpoint
+    image: AppImage
+    ingress_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
+    data_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
+    ready: list[pulumi.Resource]
+
+
+def deploy_aws(s: Settings) -> Platform:
     name = s.resource_prefix
     zones = available_zones(s.network.az_count)
     network = Network("network", NetworkArgs(s.network.vpc_cidr, zones, s.network.nat_gateways,
@@ -47,9 +65,10 @@ def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
                                        cluster.certificate_authority, region,
                                        c.kubeconfig_role_arn)
     kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
-    ClusterAddons("addons", ClusterAddonsArgs(
+    addons = ClusterAddons("addons", ClusterAddonsArgs(
         name, region, network.vpc_id, cluster.oidc_provider_arn, cluster.oidc_issuer_url,
-        s.tags), opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
+        s.tags, keda=s.service.keda_enabled),
+        opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
 
     d = s.database
     database = Database("database", DatabaseArgs(
@@ -72,28 +91,49 @@ def deploy_aws(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", kubeconfig)
-    return database.endpoint, cache.endpoint, image
+    # ALB targets are pod IPs, and Postgres/Valkey sit in private subnets: both are in the VPC.
+    vpc = [k8s.networking.v1.NetworkPolicyPeerArgs(
+        ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
+    return Platform(kubernetes, database.endpoint, cache.endpoint, image, ingress_peers=vpc,
+                    data_peers=vpc, ready=[addons])
 
 
-def deploy_local(s: Settings) -> tuple[DatabaseEndpoint, CacheEndpoint, AppImage]:
+def deploy_local(s: Settings) -> Platform:
     kubernetes = k8s.Provider("local", context=s.local.kube_context)
     data = InClusterData("data", InClusterDataArgs(
-        "agent-data", s.local.postgres_image, s.local.redis_image, s.database.name,
+        DATA_NAMESPACE, s.local.postgres_image, s.local.redis_image, s.database.name,
         s.database.username, s.local.volume_size, s.local.storage_class),
         opts=pulumi.ResourceOptions(providers=[kubernetes]))
     registry = s.image.local_registry
     image = AppImage("app-image", AppImageArgs(
         APP_DIR, f"{registry}/agent-service" if registry else "agent-service", s.image.platform,
         push=registry is not None))
-    return data.database, data.cache, image
+    return Platform(kubernetes, data.database, data.cache, image,
+                    ingress_peers=[namespace_peer(s.service.ingress.controller_namespace)],
+                    data_peers=[namespace_peer(DATA_NAMESPACE)], ready=[data])
+
+
+def deploy_service(s: Settings, platform: Platform) -> AgentService:
+    keys = {env: value for env, key in (("OPENAI_API_KEY", "openaiApiKey"),
+                                        ("ANTHROPIC_API_KEY", "anthropicApiKey"))
+            if (value := secret_config(key)) is not None}
+    return AgentService("agent", AgentServiceArgs(
+        s.service, platform.image.image_ref, platform.database, platform.cache,
+        ingress_peers=platform.ingress_peers, data_peers=platform.data_peers,
+        monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
+        aws_tags=s.tags if s.on_aws else {}),
+        opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
 settings = load_settings()
-db, cache, image = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
+platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
+service = deploy_service(settings, platform)
 
 pulumi.export("environment", settings.environment)
-pulumi.export("image_ref", image.image_ref)
-pulumi.export("database_host", db.host)
-pulumi.export("database_url", db.url())
-pulumi.export("redis_host", cache.host)
-pulumi.export("redis_url", cache.url())
+pulumi.export("image_ref", platform.image.image_ref)
+pulumi.export("database_host", platform.database.host)
+pulumi.export("database_url", platform.database.url())
+pulumi.export("redis_host", platform.cache.host)
+pulumi.export("redis_url", platform.cache.url())
+pulumi.export("service_namespace", service.namespace)
+pulumi.export("api_service", service.api_service_name)

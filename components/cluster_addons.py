@@ -23,6 +23,8 @@ METRICS_SERVER_CHART = ("metrics-server", "3.13.0",
                         "https://kubernetes-sigs.github.io/metrics-server/")
 CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1",
                             "https://kubernetes.github.io/autoscaler")
+KEDA_CHART = ("keda", "2.18.0", "https://kedacore.github.io/charts")
+KEDA_NAMESPACE = "keda"
 SYSTEM_NAMESPACE = "kube-system"
 
 _ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
@@ -123,6 +125,8 @@ class ClusterAddonsArgs:
     """OIDC issuer URL of the cluster."""
     tags: Mapping[str, str]
     """Tags for AWS resources."""
+    keda: bool = True
+    """Install KEDA, which scales the workers on their queue's length."""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -166,6 +170,13 @@ class ClusterAddons(pulumi.ComponentResource):
             "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
                           "skip-nodes-with-system-pods": False},
         })
+        if args.keda:
+            self._release(KEDA_CHART, {
+                "operator": {"replicaCount": 2},
+                "metricsServer": {"replicaCount": 2},
+                "podDisruptionBudget": {"operator": {"maxUnavailable": 1},
+                                        "metricServer": {"maxUnavailable": 1}},
+            }, namespace=KEDA_NAMESPACE)
         k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="gp3", annotations={
@@ -186,15 +197,16 @@ class ClusterAddons(pulumi.ComponentResource):
             service_account=service_account, inline_policy=policy, tags=self._args.tags,
             opts=pulumi.ResourceOptions(parent=self))
 
-    def _release(self, chart: tuple[str, str, str],
-                 values: Mapping[str, Any]) -> k8s.helm.v3.Release:
+    def _release(self, chart: tuple[str, str, str], values: Mapping[str, Any],
+                 namespace: str = SYSTEM_NAMESPACE) -> k8s.helm.v3.Release:
         chart_name, version, repo = chart
         return k8s.helm.v3.Release(
             f"{self._name}-{chart_name}",
             name=chart_name,
             chart=chart_name,
             version=version,
-            namespace=SYSTEM_NAMESPACE,
+            namespace=namespace,
+            create_namespace=namespace != SYSTEM_NAMESPACE,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
             values=dict(values),
             # Roll back a failed upgrade instead of leaving a half-applied controller.

@@ -10,14 +10,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, cast
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config_schema import KEYS_BY_NAME
+from components.config_schema import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
+from components.service_settings import ServiceSettings, read_service
 
 NAMESPACE = "agent-platform"
 
@@ -127,6 +128,7 @@ class Settings:
     cache: CacheSettings
     image: ImageSettings
     local: LocalSettings
+    service: ServiceSettings
 
     @property
     def on_aws(self) -> bool:
@@ -147,6 +149,7 @@ class _Reader:
     def __init__(self, raw: Mapping[str, str]) -> None:
         self._raw = raw
         self.errors: list[str] = []
+        self.present_secret_keys = frozenset(k for k in SECRET_KEYS_BY_NAME if raw.get(k))
 
     def fail(self, key: str, value: object, allowed: str) -> None:
         self.errors.append(f"{NAMESPACE}:{key} = {json.dumps(value)} is invalid: {allowed}")
@@ -233,10 +236,15 @@ def _bad_cidrs(values: tuple[str, ...]) -> list[str]:
     return bad
 
 
-def parse_settings(raw: Mapping[str, str], *, project: str, stack: str) -> Settings:
-    """Builds the settings from raw config strings (keys without the namespace)."""
+def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
+                   secret_keys: Collection[str] = ()) -> Settings:
+    """Builds the settings from raw config strings (keys without the namespace).
+
+    `secret_keys` names the keys that were set as Pulumi secrets; secret values are only
+    checked for presence here and never stored in the settings.
+    """
     r = _Reader(raw)
-    unknown = sorted(set(raw) - set(KEYS_BY_NAME))
+    unknown = sorted(set(raw) - set(KEYS_BY_NAME) - set(SECRET_KEYS_BY_NAME))
     for key in unknown:
         r.fail(key, raw[key], "unknown key; the documented keys are listed in Pulumi.yaml")
 
@@ -262,6 +270,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str) -> Setti
     if image.local_registry and not _REGISTRY.match(image.local_registry):
         r.fail("localRegistry", image.local_registry, "expected host[:port], e.g. localhost:5001")
     local = _read_local(r)
+    service = read_service(r, prod, frozenset(secret_keys))
     owner = r.string("owner")
     cost_center = r.string("costCenter")
 
@@ -278,7 +287,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str) -> Setti
         "ManagedBy": "pulumi",
     }
     return Settings(project, stack, environment, tags, network, cluster, database, cache, image,
-                    local)
+                    local, service)
 
 
 def _check_node_architecture(r: _Reader, instance_types: tuple[str, ...], platform: str) -> None:
@@ -417,7 +426,22 @@ def raw_project_config() -> dict[str, str]:
     return {key[len(prefix):]: value for key, value in merged.items() if key.startswith(prefix)}
 
 
+def secret_config_keys() -> frozenset[str]:
+    """The running stack's `agent-platform:*` keys that were set as secrets."""
+    prefix = f"{NAMESPACE}:"
+    keys = {k for k in runtime_config.get_config_secret_keys_env() if k.startswith(prefix)}
+    keys |= {f"{prefix}{k}" for k in SECRET_KEYS_BY_NAME
+             if runtime_config.is_config_secret(f"{prefix}{k}")}
+    return frozenset(k[len(prefix):] for k in keys)
+
+
 def load_settings() -> Settings:
     """Reads and checks the config of the stack being deployed."""
     return parse_settings(raw_project_config(), project=pulumi.get_project(),
-                          stack=pulumi.get_stack())
+                          stack=pulumi.get_stack(), secret_keys=secret_config_keys())
+
+
+def secret_config(key: str) -> pulumi.Output[str] | None:
+    """A secret key's value as a Pulumi secret, or None when unset."""
+    assert key in SECRET_KEYS_BY_NAME, key
+    return pulumi.Config(NAMESPACE).get_secret(key)

@@ -109,6 +109,91 @@ KEYS: tuple[Key, ...] = (
         "postgres:17.6-alpine"),
     Key("localRedisImage", "string", "local stack: official Valkey image, pinned.",
         "valkey/valkey:8.1.3-alpine"),
+    # --- the agent service on Kubernetes (components/agent_service.py) --------------------------
+    Key("serviceNamespace", "string", "Namespace the agent service runs in.", "agent-service"),
+    Key("apiMinReplicas", "integer",
+        "Fewest API pods the HorizontalPodAutoscaler keeps (prod needs 2+).", 3),
+    Key("apiMaxReplicas", "integer", "Most API pods the HorizontalPodAutoscaler may run.", 12),
+    Key("apiCpuRequest", "string", "CPU request of each API pod (the HPA's 70 % is of this).",
+        "500m"),
+    Key("apiCpuLimit", "string", "CPU limit of each API pod.", "2"),
+    Key("apiMemoryRequest", "string", "Memory request of each API pod.", "512Mi"),
+    Key("apiMemoryLimit", "string", "Memory limit of each API pod (at least the request).",
+        "1Gi"),
+    Key("workerMinReplicas", "integer", "Fewest worker pods (prod needs 2+).", 2),
+    Key("workerMaxReplicas", "integer", "Most worker pods the autoscaler may run.", 10),
+    Key("workerCpuRequest", "string", "CPU request of each worker pod.", "500m"),
+    Key("workerCpuLimit", "string", "CPU limit of each worker pod.", "2"),
+    Key("workerMemoryRequest", "string", "Memory request of each worker pod.", "512Mi"),
+    Key("workerMemoryLimit", "string", "Memory limit of each worker pod (at least the request).",
+        "1Gi"),
+    Key("workerConcurrency", "integer", "Research runs one worker pod executes at once.", 8),
+    Key("jobTimeoutSeconds", "integer",
+        "Longest a research run may take; workers get this long plus 30 s to drain on SIGTERM.",
+        300),
+    Key("workerDoNotDisrupt", "boolean",
+        "Mark worker pods so node consolidation (Karpenter, cluster-autoscaler) does not evict "
+        "them mid-run.", True),
+    Key("kedaEnabled", "boolean",
+        "Scale workers on the Redis queue's length with KEDA (installed on AWS stacks from its "
+        "pinned chart). false: a CPU-based HPA.", True),
+    Key("workerQueueTarget", "integer",
+        "Queued runs per worker pod before KEDA adds another.", 20),
+    Key("zoneSpreadRequired", "boolean",
+        "Refuse to schedule API and worker pods unevenly across zones (true), or only prefer an "
+        "even spread (false, for clusters whose nodes carry no zone label).", True),
+    Key("ingressEnabled", "boolean",
+        "Expose the API through an Ingress. false: reach it with `kubectl port-forward`.", False),
+    Key("ingressClassName", "string",
+        "IngressClass: `alb` (AWS Load Balancer Controller) on AWS; e.g. `traefik` (k3d) or "
+        "`nginx` (kind) locally.", "alb"),
+    Key("ingressHost", "string", "DNS name the Ingress answers to. Empty: any host.", ""),
+    Key("ingressScheme", "string",
+        "`internal` or `internet-facing` ALB (ALB only).", "internal"),
+    Key("ingressCertificateArn", "string",
+        "ACM certificate ARN for HTTPS on the ALB; HTTP then redirects to HTTPS. prod requires "
+        "TLS whenever the Ingress is enabled.", ""),
+    Key("ingressTlsSecret", "string",
+        "TLS Secret in the service namespace for non-ALB ingress classes.", ""),
+    Key("ingressControllerNamespace", "string",
+        "Namespace of the in-cluster ingress controller allowed to reach the API (non-ALB "
+        "classes; ALB traffic is admitted from the VPC CIDR).", "kube-system"),
+    Key("serviceAccountRoleArn", "string",
+        "IAM role for the service's pods through IRSA (optional; the service needs none today).",
+        ""),
+    Key("llmProviders", "array",
+        "LLM providers in failover order: `openai`, `anthropic`, `offline` (the deterministic "
+        "offline provider, no network). Each of openai/anthropic needs its secret API key.",
+        ["offline"]),
+    Key("llmEgressCidrs", "array",
+        "Where workers may open TCP 443 for LLM APIs. `0.0.0.0/0` means the internet but no "
+        "private ranges.", ["0.0.0.0/0"]),
+    Key("openaiBaseUrl", "string",
+        "OpenAI-compatible endpoint (vLLM, Ollama, LiteLLM). Empty: api.openai.com.", ""),
+    Key("openaiModel", "string", "Model for the openai provider.", "gpt-4.1-mini"),
+    Key("anthropicModel", "string", "Model for the anthropic provider.", "claude-haiku-4-5"),
+    Key("rateLimit", "string", "Requests per API key, e.g. `120/minute`.", "120/minute"),
+    Key("logLevel", "string", "Service log level: DEBUG, INFO, WARNING or ERROR.", "INFO"),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """A key that must be set with `pulumi config set --secret` and has no default.
+
+    Kept out of `Pulumi.yaml`: a declared key without a default would be required in every stack.
+    """
+
+    name: str
+    description: str
+
+
+SECRET_KEYS: tuple[SecretKey, ...] = (
+    SecretKey("openaiApiKey", "API key of the openai provider (required when it is listed)."),
+    SecretKey("anthropicApiKey",
+              "API key of the anthropic provider (required when it is listed)."),
+)
+
+SECRET_KEYS_BY_NAME: dict[str, SecretKey] = {key.name: key for key in SECRET_KEYS}

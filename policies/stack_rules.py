@@ -55,12 +55,22 @@ def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 
 def _autoscalers(args: StackValidationArgs) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """HPA specs keyed by the (namespace, Deployment name) they scale."""
-    found = {}
+    """HPA specs keyed by the (namespace, Deployment name) they scale.
+
+    A KEDA ScaledObject counts as one: KEDA creates the HPA in the cluster, so the stack holds
+    only the ScaledObject. Its `minReplicaCount` is read as `minReplicas`.
+    """
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
     for hpa in _objects(args, "HorizontalPodAutoscaler"):
         target = hpa.spec.get("scaleTargetRef") or {}
         if target.get("kind") == "Deployment":
             found[(hpa.namespace, str(target.get("name")))] = hpa.spec
+    for scaled in _objects(args, "ScaledObject"):
+        target = scaled.spec.get("scaleTargetRef") or {}
+        if target.get("kind", "Deployment") == "Deployment":
+            # KEDA's default minimum is 0.
+            found[(scaled.namespace, str(target.get("name")))] = {
+                "minReplicas": scaled.spec.get("minReplicaCount", 0)}
     return found
 
 

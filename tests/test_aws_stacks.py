@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from aws_rules import UNTAGGABLE
-from components.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART
+from components.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
 from harness import Rendered, Resource
 
 
@@ -221,7 +221,7 @@ def test_irsa_roles_trust_exactly_one_service_account(aws: Rendered) -> None:
 def test_controllers_are_pinned_helm_releases(aws: Rendered) -> None:
     releases = {r.inputs["chart"]: r.inputs for r in aws.of_type("kubernetes:helm.sh/v3:Release")}
     assert set(releases) == {"aws-load-balancer-controller", "metrics-server",
-                             "cluster-autoscaler"}
+                             "cluster-autoscaler", "keda"}
     for chart, release in releases.items():
         assert release["version"], chart
         assert release["atomic"] is True, chart
@@ -232,6 +232,16 @@ def test_controllers_are_pinned_helm_releases(aws: Rendered) -> None:
     autoscaler = releases["cluster-autoscaler"]
     assert autoscaler["version"] == CLUSTER_AUTOSCALER_CHART[1]
     assert autoscaler["values"]["autoDiscovery"]["clusterName"] == alb["values"]["clusterName"]
+    keda = releases["keda"]
+    assert (keda["version"], keda["namespace"], keda["createNamespace"]) == (
+        KEDA_CHART[1], "keda", True)
+
+
+def test_keda_is_left_out_when_workers_scale_on_cpu(render_with: Any) -> None:
+    rendered = render_with("dev", {"kedaEnabled": False})
+    charts = {r.inputs["chart"] for r in rendered.of_type("kubernetes:helm.sh/v3:Release")}
+    assert "keda" not in charts
+    assert not rendered.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
 
 
 def test_default_storage_class_is_encrypted_gp3(aws: Rendered) -> None:

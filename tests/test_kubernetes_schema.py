@@ -9,6 +9,11 @@ from kubernetes_validate.utils import ValidationError
 from components.config_schema import KEYS_BY_NAME
 from harness import STACKS, Rendered, stack_config
 
+# Custom resources have no schema in kubernetes-validate; their CRDs come with the charts that
+# install them. The tests of the components that create them check their fields, and any other
+# custom kind fails here until it is listed.
+CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+
 
 def cluster_version(stack: str) -> str:
     version = stack_config(stack).get("agent-platform:kubernetesVersion")
@@ -21,6 +26,8 @@ def test_objects_match_the_kubernetes_schema_strictly(stacks: dict[str, Rendered
     objects = list(stacks[stack].kubernetes_objects())
     assert objects, stack
     for obj in objects:
+        if (obj.inputs.get("apiVersion"), obj.inputs.get("kind")) in CUSTOM_KINDS:
+            continue
         try:
             validate(dict(obj.inputs), cluster_version(stack), strict=True)
         except ValidationError as error:

@@ -42,16 +42,20 @@ def test_postgres_and_valkey_run_as_hardened_stateful_sets(stacks: dict[str, Ren
         assert claim["resources"]["requests"]["storage"] == "2Gi", name
 
 
-def test_namespace_enforces_restricted_pod_security(stacks: dict[str, Rendered]) -> None:
-    labels = stacks["local"].one("kubernetes:core/v1:Namespace").inputs["metadata"]["labels"]
-    for mode in ("enforce", "audit", "warn"):
-        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+def test_namespaces_enforce_restricted_pod_security(stacks: dict[str, Rendered]) -> None:
+    namespaces = stacks["local"].of_type("kubernetes:core/v1:Namespace")
+    assert {n.inputs["metadata"]["name"] for n in namespaces} == {"agent-data", "agent-service"}
+    for namespace in namespaces:
+        labels = namespace.inputs["metadata"]["labels"]
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
 
 
 def test_passwords_travel_only_as_secrets(stacks: dict[str, Rendered]) -> None:
     local = stacks["local"]
     secrets = local.of_type("kubernetes:core/v1:Secret")
-    assert {s.inputs["metadata"]["name"] for s in secrets} == {"postgres", "valkey"}
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {"postgres", "valkey",
+                                                               "agent-service-secrets"}
     for secret in secrets:
         assert "stringData" in secret.secret_paths, secret.urn
     for resource in local.of_type("kubernetes:apps/v1:StatefulSet"):
@@ -82,7 +86,8 @@ def test_image_is_pushed_to_a_configured_local_registry(render_with: Any) -> Non
 def test_data_namespace_denies_by_default_and_admits_labelled_clients(
         stacks: dict[str, Rendered]) -> None:
     policies = {p.inputs["metadata"]["name"]: p.inputs["spec"]
-                for p in stacks["local"].of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+                for p in stacks["local"].of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                if p.inputs["metadata"]["namespace"] == "agent-data"}
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     for role, port in (("postgres", 5432), ("valkey", 6379)):
         (rule,) = policies[f"{role}-clients"]["ingress"]

@@ -1,0 +1,121 @@
+"""NetworkPolicies of the agent service's namespace: deny everything, then admit each flow.
+
+Flows: the ingress controller (or the ALB, from the VPC) and Prometheus to the API; Prometheus to
+the workers' metrics; every pod to DNS and to Postgres/Redis; workers to LLM APIs on TCP 443.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.in_cluster_data import POSTGRES_PORT, REDIS_PORT
+
+# `0.0.0.0/0` for LLM egress means the internet: in-cluster and VPC addresses stay closed, so a
+# compromised worker cannot use the LLM allowance to reach internal services.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                  "100.64.0.0/10")
+HTTPS_PORT = 443
+DNS_PORT = 53
+
+NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
+
+
+@dataclass
+class ServiceNetworkPoliciesArgs:
+    namespace: pulumi.Input[str]
+    """Namespace the policies apply to."""
+    api_selector: Mapping[str, str]
+    """Labels of the API pods."""
+    worker_selector: Mapping[str, str]
+    """Labels of the worker pods."""
+    api_port: int
+    """Container port of the API."""
+    worker_metrics_port: int
+    """Container port of a worker's /metrics."""
+    ingress_peers: Sequence[NetworkPolicyPeer]
+    """Where API traffic comes from."""
+    data_peers: Sequence[NetworkPolicyPeer]
+    """Where Postgres and Redis are."""
+    monitoring_namespace: str
+    """Namespace whose pods may scrape metrics."""
+    llm_cidrs: Sequence[str]
+    """Destinations workers may reach on TCP 443."""
+    labels: Mapping[str, str]
+    """Labels of the policies themselves."""
+
+
+def namespace_peer(namespace: str) -> NetworkPolicyPeer:
+    """Every pod of one namespace (the label Kubernetes sets on every namespace)."""
+    return NetworkPolicyPeer(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+        match_labels={"kubernetes.io/metadata.name": namespace}))
+
+
+def cidr_peers(cidrs: Sequence[str]) -> list[NetworkPolicyPeer]:
+    peers = []
+    for cidr in cidrs:
+        network = ipaddress.IPv4Network(cidr)
+        excluded = list(PRIVATE_RANGES) if network.prefixlen == 0 else None
+        peers.append(NetworkPolicyPeer(ip_block=k8s.networking.v1.IPBlockArgs(
+            cidr=cidr, except_=excluded)))
+    return peers
+
+
+def _ports(*ports: int, protocol: str = "TCP") -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=p) for p in ports]
+
+
+class ServiceNetworkPolicies(pulumi.ComponentResource):
+    """Default deny in both directions plus one policy per allowed flow."""
+
+    def __init__(self, name: str, args: ServiceNetworkPoliciesArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:service_network:ServiceNetworkPolicies", name, None,
+                         opts)
+        self._name = name
+        self._args = args
+        every_pod: Mapping[str, str] = {}
+        monitoring = namespace_peer(args.monitoring_namespace)
+        dns = NetworkPolicyPeer(
+            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                match_labels={"kubernetes.io/metadata.name": "kube-system"}),
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))
+
+        self._policy("default-deny", every_pod)
+        self._policy("dns-egress", every_pod, egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[dns], ports=_ports(DNS_PORT, protocol="UDP") + _ports(DNS_PORT))])
+        self._policy("datastore-egress", every_pod,
+                     egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                         to=list(args.data_peers), ports=_ports(POSTGRES_PORT, REDIS_PORT))])
+        self._policy("llm-egress", args.worker_selector,
+                     egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                         to=cidr_peers(args.llm_cidrs), ports=_ports(HTTPS_PORT))])
+        self._policy("api-ingress", args.api_selector,
+                     ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                         from_=[*args.ingress_peers, monitoring], ports=_ports(args.api_port))])
+        self._policy("worker-metrics-ingress", args.worker_selector,
+                     ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                         from_=[monitoring], ports=_ports(args.worker_metrics_port))])
+        self.register_outputs({})
+
+    def _policy(self, policy: str, pods: Mapping[str, str], *,
+                ingress: list[k8s.networking.v1.NetworkPolicyIngressRuleArgs] | None = None,
+                egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs] | None = None,
+                ) -> None:
+        if ingress is None and egress is None:
+            types = ["Ingress", "Egress"]
+        else:
+            types = (["Ingress"] if ingress is not None else []) + \
+                    (["Egress"] if egress is not None else [])
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{policy}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=self._args.namespace,
+                                                labels=dict(self._args.labels)),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods) or None),
+                policy_types=types, ingress=ingress, egress=egress),
+            opts=pulumi.ResourceOptions(parent=self))
