@@ -23,9 +23,11 @@ def aws_stacks(stacks: dict[str, Rendered]) -> list[Rendered]:
 
 @pytest.fixture
 def render_with() -> Callable[..., Rendered]:
-    """Renders a stack with some config keys overridden (None removes a key)."""
+    """Renders a stack with some config keys overridden (None removes a key) and, as
+    `pulumi config set --secret` would, some secret keys set."""
 
-    def _render(stack: str, overrides: Mapping[str, Any]) -> Rendered:
-        return render(stack, overrides)
+    def _render(stack: str, overrides: Mapping[str, Any],
+                secrets: Mapping[str, str] | None = None) -> Rendered:
+        return render(stack, overrides, secrets)
 
     return _render

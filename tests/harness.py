@@ -19,6 +19,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,8 @@ class Resource:
     inputs: Mapping[str, Any]
     secret_paths: tuple[str, ...] = ()
     """Input paths (e.g. `stringData`) whose values were Pulumi secrets."""
+    depends_on: tuple[str, ...] = ()
+    """Logical names of the resources this one waits for (`depends_on` and input outputs)."""
 
     @property
     def urn(self) -> str:
@@ -129,12 +132,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, rendered: Rendered, region: str) -> None:
         self.rendered = rendered
         self.region = region
+        self.dependencies: dict[str, tuple[str, ...]] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         secret_paths: list[str] = []
         inputs = plain(dict(args.inputs), secret_paths)
         self.rendered.resources.append(Resource(args.typ, args.name, inputs,
-                                                tuple(secret_paths)))
+                                                tuple(secret_paths),
+                                                self.dependencies.pop(args.name, ())))
         name = inputs.get("name") or args.name
         state: dict[str, Any] = {"name": name,
                                  "arn": f"arn:aws:service:{self.region}:{ACCOUNT}:{args.name}"}
@@ -183,12 +188,29 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the harness mocks no invoke {args.token}")
 
 
-def render(stack: str, overrides: Mapping[str, Any] | None = None) -> Rendered:
+_register_resource = MockMonitor.RegisterResource
+
+
+def _register_recording_dependencies(self: MockMonitor, request: Any) -> Any:
+    # MockResourceArgs carries no dependencies, so they are taken from the request itself.
+    if isinstance(self.mocks, RecordingMocks):
+        self.mocks.dependencies[request.name] = tuple(
+            urn.rsplit("::", 1)[-1] for urn in request.dependencies)
+    return _register_resource(self, request)  # type: ignore[no-untyped-call]
+
+
+MockMonitor.RegisterResource = _register_recording_dependencies  # type: ignore[method-assign]
+
+
+def render(stack: str, overrides: Mapping[str, Any] | None = None,
+           secrets: Mapping[str, str] | None = None) -> Rendered:
     """Runs `__main__.py` for `stack` under mocks and returns what it registered.
 
+    `secrets` are keys set as secrets, which the CLI hands over decrypted but flagged.
     Exceptions the program raises (such as a ConfigError) propagate unchanged.
     """
-    config = stack_config(stack, overrides)
+    config = stack_config(stack, {**(overrides or {}), **(secrets or {})})
+    secret_keys = [f"{PROJECT}:{key}" for key in secrets or {}]
     rendered = Rendered(stack)
     mocks = RecordingMocks(rendered, config.get("aws:region", "eu-west-1"))
 
@@ -199,7 +221,7 @@ def render(stack: str, overrides: Mapping[str, Any] | None = None) -> Rendered:
     # serves every render in the process: Pulumi's runtime creates a loop of its own whenever
     # none is set, and would leave it unclosed.
     loop = _event_loop()
-    pulumi.runtime.set_all_config(config, [])
+    pulumi.runtime.set_all_config(config, secret_keys)
     # Each render is a fresh deployment: drop the previous run's root stack resource.
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
