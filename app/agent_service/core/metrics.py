@@ -37,6 +37,9 @@ LLM_DURATION = Histogram("llm_request_duration_seconds", "LLM call latency",
 LLM_COST = Counter("agent_cost_usd_total", "LLM spend in USD", ["provider", "model"])
 LLM_CACHE_HITS = Counter("llm_cache_hits_total", "LLM responses served from the cache",
                          ["provider", "model"])
+DEPENDENCY_UP = Gauge("dependency_up",
+                      "1 if this process's last /ready check of the dependency passed, else 0",
+                      ["dependency"], multiprocess_mode="livemin")
 LLM_FAILOVERS = Counter("llm_failovers_total", "Calls handed to the next provider",
                         ["from_provider", "to_provider"])
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from agent_service.api.deps import ServicesDep
-from agent_service.core.metrics import exposition
+from agent_service.core.metrics import DEPENDENCY_UP, exposition
 from agent_service.db.migrate import head_revision
 
 router = APIRouter(tags=["operations"])
@@ -47,6 +47,8 @@ async def ready(svc: ServicesDep) -> JSONResponse:
                                                    timeout=svc.settings.ready_timeout_seconds)
         except Exception as error:  # noqa: BLE001 - any failure means "not ready", reported
             results[name] = f"unavailable: {type(error).__name__}"
+        # Alerts tell "Postgres is down" from "the API is down" by this gauge.
+        DEPENDENCY_UP.labels(name).set(1 if results[name] == "ok" else 0)
     healthy = all(value == "ok" for value in results.values())
     return JSONResponse({"status": "ready" if healthy else "not ready", "checks": results},
                         status_code=200 if healthy else 503)
