@@ -44,6 +44,28 @@ async def test_a_revoked_key_stops_working(servers: dict[str, str], api_key: str
         assert (await http.get("/api/v1/research", headers=headers)).status_code == 401
 
 
+async def test_an_unreachable_redis_is_a_503_with_retry_after(servers: dict[str, str],
+                                                               api_key: str) -> None:
+    from devtools.servers import free_port
+
+    # Nothing listens on this port: every Redis call fails to connect.
+    broken = make_settings({**servers, "redis_url": f"redis://127.0.0.1:{free_port()}/0"},
+                           api_key_cache_seconds=0)
+    async with api_client(broken) as http:
+        response = await http.post("/api/v1/research", json=QUESTION,
+                                   headers={"Authorization": f"Bearer {api_key}"})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["error"]["code"] == "unavailable"
+        metrics = (await http.get("/metrics")).text
+        assert 'http_requests_total{method="POST",route="/api/v1/research",status="503"}' in \
+            metrics
+        ready = await http.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"].startswith("unavailable")
+        assert 'dependency_up{dependency="redis"} 0.0' in (await http.get("/metrics")).text
+
+
 async def test_submit_returns_202_and_the_run_is_queued(client: httpx.AsyncClient,
                                                          auth: dict[str, str]) -> None:
     response = await client.post("/api/v1/research", json=QUESTION,

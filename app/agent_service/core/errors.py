@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 import structlog
 from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
@@ -17,6 +19,12 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
          415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
          500: "internal_error", 503: "unavailable"}
+# Failures to reach Postgres or Redis: the request may succeed later, so 503 + Retry-After
+# rather than a 500 (which the generic handler would also answer by dropping the connection).
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+               sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError,
+               TimeoutError)
+RETRY_AFTER_SECONDS = 5
 
 
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -37,6 +45,16 @@ def install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
         return JSONResponse(error_body(422, f"invalid request: {summary}", fields=fields),
                             status_code=422)
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable", path=request.url.path,
+                    error=f"{type(exc).__name__}: {exc}")
+        return JSONResponse(error_body(503, "a backing service is unavailable; retry later"),
+                            status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
