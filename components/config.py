@@ -18,6 +18,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from components.config_schema import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
+from components.monitoring_settings import MonitoringSettings, read_monitoring
 from components.service_settings import ServiceSettings, read_service
 
 NAMESPACE = "agent-platform"
@@ -129,6 +130,7 @@ class Settings:
     image: ImageSettings
     local: LocalSettings
     service: ServiceSettings
+    monitoring: MonitoringSettings
 
     @property
     def on_aws(self) -> bool:
@@ -271,6 +273,11 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         r.fail("localRegistry", image.local_registry, "expected host[:port], e.g. localhost:5001")
     local = _read_local(r)
     service = read_service(r, prod, frozenset(secret_keys))
+    monitoring = read_monitoring(r, frozenset(secret_keys))
+    if prod and monitoring.grafana_host and not service.ingress.tls:
+        r.fail("grafanaIngressHost", monitoring.grafana_host,
+               "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "
+               "ingressTlsSecret first")
     owner = r.string("owner")
     cost_center = r.string("costCenter")
 
@@ -287,7 +294,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         "ManagedBy": "pulumi",
     }
     return Settings(project, stack, environment, tags, network, cluster, database, cache, image,
-                    local, service)
+                    local, service, monitoring)
 
 
 def _check_node_architecture(r: _Reader, instance_types: tuple[str, ...], platform: str) -> None:

@@ -174,6 +174,48 @@ KEYS: tuple[Key, ...] = (
     Key("anthropicModel", "string", "Model for the anthropic provider.", "claude-haiku-4-5"),
     Key("rateLimit", "string", "Requests per API key, e.g. `120/minute`.", "120/minute"),
     Key("logLevel", "string", "Service log level: DEBUG, INFO, WARNING or ERROR.", "INFO"),
+    # --- monitoring (components/monitoring.py) --------------------------------------------------
+    Key("monitoringEnabled", "boolean",
+        "Install kube-prometheus-stack with the service's monitors, alert rules and dashboards.",
+        True),
+    Key("monitoringReplicas", "integer",
+        "Replicas of Prometheus and of Alertmanager (2 survive a node loss).", 2),
+    Key("prometheusRetention", "string", "How long Prometheus keeps samples, e.g. `15d`.", "15d"),
+    Key("prometheusStorageSize", "string",
+        "Persistent volume per Prometheus replica (default StorageClass; gp3 on AWS). Empty: "
+        "no volume, data is lost with the pod.", "50Gi"),
+    Key("grafanaIngressHost", "string",
+        "Expose Grafana (login required) through an Ingress on this host, with the service's "
+        "ingress class and TLS settings. Empty: reach it with `kubectl port-forward`.", ""),
+    Key("alertSlackChannel", "string",
+        "Slack channel for alerts (with the secret alertSlackWebhookUrl).",
+        "#agent-platform-alerts"),
+    Key("alertEmailTo", "string", "Address alerts are e-mailed to (with alertSmtpSmarthost).", ""),
+    Key("alertEmailFrom", "string", "Sender address of alert e-mails.", ""),
+    Key("alertSmtpSmarthost", "string",
+        "SMTP server as host:port for alert e-mails (TLS required).", ""),
+    Key("alertSmtpUsername", "string", "SMTP user (password: the secret alertSmtpPassword).", ""),
+    Key("sloAvailabilityTarget", "string",
+        "Availability SLO of the API in percent of requests not answered 5xx, e.g. `99.9`.",
+        "99.9"),
+    Key("sloLatencyTarget", "string",
+        "Latency SLO in percent of API requests within sloLatencyThresholdSeconds.", "99"),
+    Key("sloLatencyThresholdSeconds", "string",
+        "Latency SLO threshold; one of the service's histogram buckets: 0.1, 0.25, 0.5, 1, 2.5, "
+        "5, 10.", "0.5"),
+    Key("alertErrorRatio", "string", "5xx share of API requests over 5 minutes that pages.",
+        "0.05"),
+    Key("alertLatencyP95Seconds", "string", "API p95 latency that opens a ticket.", "1"),
+    Key("alertLatencyP99Seconds", "string", "API p99 latency that opens a ticket.", "2.5"),
+    Key("alertQueueDepth", "integer", "Queued runs that open a ticket after 10 minutes.", 100),
+    Key("alertQueueAgeSeconds", "integer", "Age of the oldest queued run that pages.", 600),
+    Key("alertLlmErrorRatio", "string", "Share of failing calls to one LLM provider that alerts.",
+        "0.1"),
+    Key("llmCostBudgetUsdPerHour", "string",
+        "LLM spend per hour (USD, from agent_cost_usd_total) above which an alert fires.", "10"),
+    Key("runbookBaseUrl", "string",
+        "Where docs/runbooks.md is published; each alert links to its section.",
+        "https://github.com/agent-platform/agent-platform/blob/main/docs/runbooks.md"),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
@@ -194,6 +236,10 @@ SECRET_KEYS: tuple[SecretKey, ...] = (
     SecretKey("openaiApiKey", "API key of the openai provider (required when it is listed)."),
     SecretKey("anthropicApiKey",
               "API key of the anthropic provider (required when it is listed)."),
+    SecretKey("alertSlackWebhookUrl", "Slack incoming-webhook URL alerts are posted to."),
+    SecretKey("alertPagerdutyRoutingKey",
+              "PagerDuty Events v2 routing key; critical alerts page through it."),
+    SecretKey("alertSmtpPassword", "Password of alertSmtpUsername on alertSmtpSmarthost."),
 )
 
 SECRET_KEYS_BY_NAME: dict[str, SecretKey] = {key.name: key for key in SECRET_KEYS}

@@ -1,5 +1,6 @@
-"""Locates the Prometheus binaries the monitoring tests need (Debian package `prometheus`,
-installed by `make venv`). Missing binaries fail the tests loudly instead of skipping them."""
+"""Locates the Prometheus binaries the monitoring tests need (Debian packages `prometheus` and
+`prometheus-alertmanager`, installed by `make venv`). Missing binaries fail the tests loudly
+instead of skipping them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import shutil
 
 import pytest
 
-INSTALL_HINT = ("install the Debian package `prometheus` (`make venv` does it with apt-get), "
-                "or set PROMTOOL / PROMETHEUS to the binaries")
+INSTALL_HINT = ("install the Debian packages prometheus and prometheus-alertmanager (`make "
+                "venv` does it with apt-get), or set PROMTOOL / PROMETHEUS / AMTOOL to the "
+                "binaries")
 
 
 def _binary(name: str) -> str:
@@ -25,3 +27,7 @@ def promtool() -> str:
 
 def prometheus() -> str:
     return _binary("prometheus")
+
+
+def amtool() -> str:
+    return _binary("amtool")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from promtool import promtool
 
 from components.alert_rules import (
     BURN_RATE_ALERTS,
@@ -19,7 +20,6 @@ from components.alert_rules import (
     runbook_anchor,
 )
 from harness import ROOT
-from promtool import promtool
 
 NS = 'namespace="agent-service"'
 THRESHOLDS = AlertThresholds(

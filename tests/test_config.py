@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError, Settings, parse_settings
-from components.config_schema import KEYS
+from components.config_schema import KEYS, SECRET_KEYS
 from harness import ROOT, STACKS, stack_config
 
 PREFIX = "agent-platform:"
@@ -38,8 +38,16 @@ def test_pulumi_yaml_documents_exactly_the_schema() -> None:
 
 def test_readme_documents_every_key() -> None:
     readme = (ROOT / "README.md").read_text()
-    missing = [key.name for key in KEYS if f"`{key.name}`" not in readme]
+    names = [key.name for key in KEYS] + [key.name for key in SECRET_KEYS]
+    missing = [name for name in names if f"`{name}`" not in readme]
     assert not missing, f"README lacks config keys: {missing}"
+
+
+def test_secret_keys_are_not_declared_with_defaults() -> None:
+    # A declared key without a default would be required in every stack; with a default it
+    # could be set in plain text. Secret keys are therefore documented, not declared.
+    documented = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert not {key.name for key in SECRET_KEYS} & set(documented)
 
 
 YAML_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}

@@ -12,7 +12,10 @@ from harness import STACKS, Rendered, stack_config
 # Custom resources have no schema in kubernetes-validate; their CRDs come with the charts that
 # install them. The tests of the components that create them check their fields, and any other
 # custom kind fails here until it is listed.
-CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject"),
+                ("monitoring.coreos.com/v1", "ServiceMonitor"),
+                ("monitoring.coreos.com/v1", "PodMonitor"),
+                ("monitoring.coreos.com/v1", "PrometheusRule")}
 
 
 def cluster_version(stack: str) -> str:

@@ -43,19 +43,23 @@ def test_postgres_and_valkey_run_as_hardened_stateful_sets(stacks: dict[str, Ren
 
 
 def test_namespaces_enforce_restricted_pod_security(stacks: dict[str, Rendered]) -> None:
-    namespaces = stacks["local"].of_type("kubernetes:core/v1:Namespace")
-    assert {n.inputs["metadata"]["name"] for n in namespaces} == {"agent-data", "agent-service"}
-    for namespace in namespaces:
-        labels = namespace.inputs["metadata"]["labels"]
+    namespaces = {n.inputs["metadata"]["name"]: n.inputs["metadata"]["labels"]
+                  for n in stacks["local"].of_type("kubernetes:core/v1:Namespace")}
+    assert set(namespaces) == {"agent-data", "agent-service", "monitoring"}
+    for name in ("agent-data", "agent-service"):
         for mode in ("enforce", "audit", "warn"):
-            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+            assert namespaces[name][f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    # node-exporter needs the host's PID and network namespaces; everything else is warned.
+    assert namespaces["monitoring"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert namespaces["monitoring"]["pod-security.kubernetes.io/warn"] == "baseline"
 
 
 def test_passwords_travel_only_as_secrets(stacks: dict[str, Rendered]) -> None:
     local = stacks["local"]
     secrets = local.of_type("kubernetes:core/v1:Secret")
-    assert {s.inputs["metadata"]["name"] for s in secrets} == {"postgres", "valkey",
-                                                               "agent-service-secrets"}
+    assert {s.inputs["metadata"]["name"] for s in secrets} == {
+        "postgres", "valkey", "agent-service-secrets", "grafana-admin",
+        "alertmanager-agent-platform"}
     for secret in secrets:
         assert "stringData" in secret.secret_paths, secret.urn
     for resource in local.of_type("kubernetes:apps/v1:StatefulSet"):

@@ -33,11 +33,11 @@ from devtools.servers import (
     stop_process,
     wait_until_ready,
 )
+from promtool import prometheus
+from test_alert_rules import GROUPS
 
 from components.alert_rules import service_metrics_in
 from components.dashboards import dashboards
-from promtool import prometheus
-from test_alert_rules import GROUPS
 
 NAMESPACE = "agent-service"
 QUESTION = "How does the platform deploy the agent service?"
@@ -110,7 +110,7 @@ def prometheus_config(directory: Path, api_port: int, worker_port: int) -> Path:
 
 def wait_for_run(client: httpx.Client, headers: dict[str, str], run_id: str) -> None:
     def finished() -> bool:
-        status = client.get(f"/api/v1/research/{run_id}", headers=headers).json()["status"]
+        status: str = client.get(f"/api/v1/research/{run_id}", headers=headers).json()["status"]
         assert status not in ("failed", "cancelled"), status
         return status == "succeeded"
 
@@ -148,8 +148,8 @@ def outage_traffic(api: str, headers: dict[str, str], redis_url: str) -> None:
 
 def scraped(prometheus_url: str) -> bool:
     response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": "up == 1"})
-    return {r["metric"]["container"] for r in response.json()["data"]["result"]} == {
-        "api", "worker"}
+    containers = {r["metric"]["container"] for r in response.json()["data"]["result"]}
+    return containers == {"api", "worker"}
 
 
 @pytest.fixture(scope="module")

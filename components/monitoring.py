@@ -1,0 +1,227 @@
+"""Monitoring as code: kube-prometheus-stack, the service's monitors, rules and dashboards.
+
+The chart is installed as a `kubernetes.helm.v3.Release`, not `helm.v4.Chart`: Helm installs the
+chart's CRDs before anything that uses them and runs the chart's hooks (the admission webhook's
+certificate jobs), and `pulumi preview` does not need a reachable cluster to render it. The
+ServiceMonitor, PodMonitor and PrometheusRule are separate Pulumi resources that depend on the
+release, so their diffs show in previews like any other object.
+
+Prometheus selects monitors and rules by one label, `release: kube-prometheus-stack`, which the
+chart's own monitors carry too. The selector in the chart values and the labels on our objects
+come from the same constant (`SELECTOR`), so a monitor cannot be silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from components.agent_service import alb_annotations
+from components.alert_rules import AlertThresholds, rule_groups
+from components.alertmanager_config import alertmanager_config
+from components.dashboards import DATASOURCE_UID, dashboards
+from components.monitoring_settings import MonitoringSettings
+from components.service_settings import IngressSettings
+
+CHART = ("kube-prometheus-stack", "79.10.0", "https://prometheus-community.github.io/helm-charts")
+RELEASE = "kube-prometheus-stack"
+SELECTOR = {"release": RELEASE}
+DASHBOARD_LABEL = ("grafana_dashboard", "1")
+ALERTMANAGER_SECRET = "alertmanager-agent-platform"
+GRAFANA_SECRET = "grafana-admin"
+
+
+@dataclass
+class MonitoringArgs:
+    settings: MonitoringSettings
+    namespace: str
+    """Namespace of the monitoring stack (the service's NetworkPolicies admit it)."""
+    service_namespace: pulumi.Input[str]
+    """Namespace of the agent service."""
+    service_namespace_name: str
+    """The same, as a plain string for rule selectors."""
+    api_selector: Mapping[str, str]
+    """Labels of the API Service and pods."""
+    worker_selector: Mapping[str, str]
+    """Labels of the worker pods."""
+    managed_control_plane: bool
+    """EKS: scheduler, controller manager, etcd and kube-proxy metrics are not reachable."""
+    ingress: IngressSettings
+    """Class and TLS for Grafana's Ingress, shared with the service's."""
+    receiver_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """alertSlackWebhookUrl, alertPagerdutyRoutingKey, alertSmtpPassword when set."""
+    aws_tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def thresholds(m: MonitoringSettings, service_namespace: str) -> AlertThresholds:
+    return AlertThresholds(
+        namespace=service_namespace, availability_target=m.availability_target,
+        latency_target=m.latency_target, latency_threshold=m.latency_threshold,
+        error_ratio=m.error_ratio, latency_p95_seconds=m.latency_p95_seconds,
+        latency_p99_seconds=m.latency_p99_seconds, queue_depth=m.queue_depth,
+        queue_age_seconds=m.queue_age_seconds, llm_error_ratio=m.llm_error_ratio,
+        llm_cost_usd_per_hour=m.llm_cost_usd_per_hour, runbook_url=m.runbook_url)
+
+
+class Monitoring(pulumi.ComponentResource):
+    """kube-prometheus-stack plus the agent service's ServiceMonitor, PodMonitor,
+    PrometheusRule and Grafana dashboards."""
+
+    grafana_admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:monitoring:Monitoring", name, None, opts)
+        self._name = name
+        self._args = args
+        m = args.settings
+        if not m.has_receiver:
+            pulumi.log.warn("no alert receiver is configured (alertSlackWebhookUrl, "
+                            "alertPagerdutyRoutingKey or alertEmailTo): alerts are only visible "
+                            "in Alertmanager and Grafana", self)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace, labels={
+                    # node-exporter reads the host's /proc and /sys with hostPID and
+                    # hostNetwork, which only the privileged level admits.
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                    "pod-security.kubernetes.io/warn": "baseline",
+                    "app.kubernetes.io/part-of": "agent-platform"}),
+            opts=self._child())
+        self._ns = namespace.metadata.name
+
+        password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False,
+                                         opts=self._child())
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        grafana_secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=GRAFANA_SECRET, namespace=self._ns),
+            type="Opaque", string_data={"admin-user": "admin",
+                                        "admin-password": password.result},
+            opts=self._child())
+        credentials: pulumi.Output[Any] = pulumi.Output.all(**args.receiver_secrets) \
+            if args.receiver_secrets else pulumi.Output.from_input({})
+        receivers: pulumi.Output[str] = pulumi.Output.secret(credentials.apply(
+            lambda values: yaml.safe_dump(alertmanager_config(m, values), sort_keys=False)))
+        alertmanager_secret = k8s.core.v1.Secret(
+            f"{name}-alertmanager-config", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=ALERTMANAGER_SECRET, namespace=self._ns),
+            type="Opaque", string_data={"alertmanager.yaml": receivers},
+            opts=self._child())
+
+        release = k8s.helm.v3.Release(
+            f"{name}-kube-prometheus-stack",
+            name=RELEASE, chart=CHART[0], version=CHART[1],
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART[2]),
+            namespace=self._ns, values=self.chart_values(),
+            atomic=True, cleanup_on_fail=True, timeout=900,
+            opts=self._child(depends_on=[grafana_secret, alertmanager_secret]))
+
+        after_release = self._child(depends_on=[release])
+        self._monitors(after_release)
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="agent-service", namespace=self._ns,
+                                                labels={**SELECTOR, **_part_of()}),
+            spec={"groups": rule_groups(thresholds(m, args.service_namespace_name))},
+            opts=after_release)
+        for filename, document in dashboards(args.service_namespace_name).items():
+            k8s.core.v1.ConfigMap(
+                f"{name}-dashboard-{filename.removesuffix('.json')}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=filename.removesuffix(".json"), namespace=self._ns,
+                    labels={DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1], **_part_of()}),
+                data={filename: document}, opts=self._child())
+        self.register_outputs({"grafana_admin_password": self.grafana_admin_password})
+
+    def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def chart_values(self) -> dict[str, Any]:
+        args, m = self._args, self._args.settings
+        selector = {"matchLabels": SELECTOR}
+        prometheus_spec: dict[str, Any] = {
+            "replicas": m.replicas,
+            "retention": m.retention,
+            "serviceMonitorSelector": selector, "serviceMonitorNamespaceSelector": {},
+            "podMonitorSelector": selector, "podMonitorNamespaceSelector": {},
+            "ruleSelector": selector, "ruleNamespaceSelector": {},
+            "resources": {"requests": {"cpu": "500m", "memory": "2Gi"},
+                          "limits": {"memory": "4Gi"}},
+        }
+        if m.storage_size:
+            prometheus_spec["storageSpec"] = {"volumeClaimTemplate": {"spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": m.storage_size}}}}}
+        values: dict[str, Any] = {
+            "fullnameOverride": RELEASE,
+            "prometheus": {"prometheusSpec": prometheus_spec},
+            "alertmanager": {"alertmanagerSpec": {
+                "replicas": m.replicas, "useExistingSecret": True,
+                "configSecret": ALERTMANAGER_SECRET}},
+            "grafana": {
+                "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
+                          "passwordKey": "admin-password"},
+                "sidecar": {
+                    "dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0],
+                                   "labelValue": DASHBOARD_LABEL[1], "searchNamespace": "ALL"},
+                    "datasources": {"enabled": True, "uid": DATASOURCE_UID}},
+                "ingress": self._grafana_ingress(),
+            },
+        }
+        if args.managed_control_plane:
+            # The managed control plane exposes none of these to scrapers, so their targets
+            # would be down and their default alerts would fire forever.
+            for component in ("kubeScheduler", "kubeControllerManager", "kubeEtcd", "kubeProxy"):
+                values[component] = {"enabled": False}
+            values["defaultRules"] = {"rules": {
+                "etcd": False, "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False,
+                "kubeControllerManager": False, "kubeProxy": False}}
+        return values
+
+    def _grafana_ingress(self) -> dict[str, Any]:
+        m, ingress = self._args.settings, self._args.ingress
+        if not m.grafana_host:
+            return {"enabled": False}
+        spec: dict[str, Any] = {"enabled": True, "ingressClassName": ingress.class_name,
+                                "hosts": [m.grafana_host], "path": "/"}
+        if ingress.alb:
+            spec["annotations"] = alb_annotations(ingress.scheme, ingress.certificate_arn,
+                                                  self._args.aws_tags)
+            spec["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"] = "/api/health"
+        elif ingress.tls_secret:
+            spec["tls"] = [{"hosts": [m.grafana_host], "secretName": ingress.tls_secret}]
+        return spec
+
+    def _monitors(self, opts: pulumi.ResourceOptions) -> None:
+        args = self._args
+        labels = {**SELECTOR, **_part_of()}
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-api-monitor", api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="agent-service-api",
+                                                namespace=args.service_namespace, labels=labels),
+            spec={"selector": {"matchLabels": dict(args.api_selector)},
+                  "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s",
+                                 "scrapeTimeout": "10s"}]},
+            opts=opts)
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-worker-monitor", api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="agent-service-worker",
+                                                namespace=args.service_namespace, labels=labels),
+            spec={"selector": {"matchLabels": dict(args.worker_selector)},
+                  "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics",
+                                           "interval": "30s", "scrapeTimeout": "10s"}]},
+            opts=opts)
+
+
+def _part_of() -> dict[str, str]:
+    return {"app.kubernetes.io/part-of": "agent-platform", "app.kubernetes.io/managed-by":
+            "pulumi"}

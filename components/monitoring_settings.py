@@ -1,0 +1,145 @@
+"""Settings of the monitoring stack and of the service's alerts, read from the stack config."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from components.alert_rules import LATENCY_BUCKET_LABELS
+
+if TYPE_CHECKING:
+    from components.config import _Reader
+
+_DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
+_QUANTITY = re.compile(r"^[1-9]\d*(Mi|Gi|Ti)$")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                       r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HOST_PORT = re.compile(r"^[a-z0-9.-]+:\d{1,5}$")
+_SLACK_CHANNEL = re.compile(r"^[#@][\w.-]{1,80}$")
+_URL = re.compile(r"^https?://\S+$")
+RECEIVER_SECRETS = ("alertSlackWebhookUrl", "alertPagerdutyRoutingKey", "alertSmtpPassword")
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    to: str
+    sender: str
+    smarthost: str
+    username: str | None
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    enabled: bool
+    replicas: int
+    retention: str
+    storage_size: str | None
+    grafana_host: str | None
+    slack_channel: str
+    slack: bool
+    """A Slack webhook URL is set (as a secret)."""
+    pagerduty: bool
+    """A PagerDuty routing key is set (as a secret)."""
+    email: EmailSettings | None
+    availability_target: float
+    latency_target: float
+    latency_threshold: str
+    error_ratio: float
+    latency_p95_seconds: float
+    latency_p99_seconds: float
+    queue_depth: int
+    queue_age_seconds: int
+    llm_error_ratio: float
+    llm_cost_usd_per_hour: float
+    runbook_url: str
+
+    @property
+    def has_receiver(self) -> bool:
+        return self.slack or self.pagerduty or self.email is not None
+
+
+def _number(r: _Reader, key: str, low: float, high: float, shape: str) -> float:
+    raw = r.string(key)
+    try:
+        value = float(raw)
+    except ValueError:
+        r.fail(key, raw, f"expected a number such as {shape}")
+        return low
+    if not low <= value <= high:
+        r.fail(key, raw, f"must be between {low:g} and {high:g}")
+    return value
+
+
+def _percent(r: _Reader, key: str) -> float:
+    """A target in percent, e.g. 99.9, as a fraction; 100 leaves no error budget."""
+    value = _number(r, key, 50, 99.999, "99.9")
+    return round(value / 100, 6)
+
+
+def _email(r: _Reader, secret_keys: frozenset[str]) -> EmailSettings | None:
+    to = r.optional_string("alertEmailTo")
+    sender = r.optional_string("alertEmailFrom")
+    smarthost = r.optional_string("alertSmtpSmarthost")
+    username = r.optional_string("alertSmtpUsername")
+    if not (to or sender or smarthost or username):
+        return None
+    for key, value, pattern, shape in (
+            ("alertEmailTo", to, _EMAIL, "an address such as oncall@example.com"),
+            ("alertEmailFrom", sender, _EMAIL, "an address such as alerts@example.com"),
+            ("alertSmtpSmarthost", smarthost, _HOST_PORT,
+             "host:port such as smtp.example.com:587")):
+        if not value:
+            r.fail(key, None, "e-mail alerts need alertEmailTo, alertEmailFrom and "
+                              "alertSmtpSmarthost together")
+        elif not pattern.match(value):
+            r.fail(key, value, f"expected {shape}")
+    if username and "alertSmtpPassword" not in secret_keys:
+        r.fail("alertSmtpPassword", None, "alertSmtpUsername is set, so set its password with "
+                                          "`pulumi config set --secret alertSmtpPassword <pw>`")
+    return EmailSettings(to or "", sender or "", smarthost or "", username)
+
+
+def read_monitoring(r: _Reader, secret_keys: frozenset[str]) -> MonitoringSettings:
+    """Reads the monitoring keys; `secret_keys` names the keys that were set as secrets."""
+    for key in sorted((r.present_secret_keys & set(RECEIVER_SECRETS)) - secret_keys):
+        r.fail(key, "[redacted]", "alert receiver credentials must be Pulumi secrets: "
+                                  f"`pulumi config set --secret {key} <value>`")
+    retention = r.matching("prometheusRetention", _DURATION, "a duration such as 15d")
+    storage = r.optional_string("prometheusStorageSize")
+    if storage and not _QUANTITY.match(storage):
+        r.fail("prometheusStorageSize", storage, "expected a size such as 50Gi, or empty")
+    host = r.optional_string("grafanaIngressHost")
+    if host and not _DNS_NAME.match(host):
+        r.fail("grafanaIngressHost", host, "expected a lower-case DNS name such as "
+                                           "grafana.example.com")
+    channel = r.matching("alertSlackChannel", _SLACK_CHANNEL, "a channel such as #alerts")
+    threshold = r.string("sloLatencyThresholdSeconds")
+    if threshold not in LATENCY_BUCKET_LABELS:
+        r.fail("sloLatencyThresholdSeconds", threshold,
+               "must be a histogram bucket of the service: " + ", ".join(LATENCY_BUCKET_LABELS))
+        threshold = "0.5"
+    runbook = r.matching("runbookBaseUrl", _URL, "an http(s) URL")
+    return MonitoringSettings(
+        enabled=r.boolean("monitoringEnabled"),
+        replicas=r.integer("monitoringReplicas", 1, 5),
+        retention=retention,
+        storage_size=storage,
+        grafana_host=host,
+        slack_channel=channel,
+        slack="alertSlackWebhookUrl" in r.present_secret_keys,
+        pagerduty="alertPagerdutyRoutingKey" in r.present_secret_keys,
+        email=_email(r, r.present_secret_keys),
+        availability_target=_percent(r, "sloAvailabilityTarget"),
+        latency_target=_percent(r, "sloLatencyTarget"),
+        latency_threshold=threshold,
+        error_ratio=_number(r, "alertErrorRatio", 0.001, 1, "0.05"),
+        latency_p95_seconds=_number(r, "alertLatencyP95Seconds", 0.01, 600, "1"),
+        latency_p99_seconds=_number(r, "alertLatencyP99Seconds", 0.01, 600, "2.5"),
+        queue_depth=r.integer("alertQueueDepth", 1, 1_000_000),
+        queue_age_seconds=r.integer("alertQueueAgeSeconds", 10, 86_400),
+        llm_error_ratio=_number(r, "alertLlmErrorRatio", 0.001, 1, "0.1"),
+        llm_cost_usd_per_hour=_number(r, "llmCostBudgetUsdPerHour", 0.01, 1_000_000, "10"),
+        runbook_url=runbook,
+    )
