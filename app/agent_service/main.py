@@ -19,6 +19,7 @@ from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.errors import install_error_handlers
 from agent_service.core.logging import configure_logging
+from agent_service.core.tracing import configure_tracing, instrument_app
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.queue import make_queue
 
@@ -33,6 +34,7 @@ def _valid_request_id(value: str) -> bool:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    tracing = configure_tracing(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,4 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID",
                        validator=_valid_request_id)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    if tracing:
+        instrument_app(app)
     return app

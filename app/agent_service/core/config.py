@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     llm_cache_ttl_seconds: int = Field(default=3600, ge=0)
     llm_prices_json: str = ""
 
+    # Tracing: spans are exported over OTLP/HTTP only when an endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = None
+
     @field_validator("llm_providers", mode="before")
     @classmethod
     def _split_providers(cls, value: object) -> object:

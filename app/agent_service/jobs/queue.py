@@ -20,11 +20,13 @@ def make_queue(settings: Settings) -> Queue:
 
 
 async def enqueue_run(queue: Queue, settings: Settings, run_id: str,
-                      request_id: str | None, key: str | None = None) -> None:
+                      request_id: str | None, key: str | None = None,
+                      trace_context: dict[str, str] | None = None) -> None:
     # The run id is the job key: enqueueing the same run twice is a no-op. Redeliveries of a
     # lost run use a key of their own (jobs/reaper.py).
     await queue.enqueue(
         TASK, key=key or run_id, run_id=run_id, request_id=request_id,
+        trace_context=trace_context or None,
         timeout=settings.job_timeout_seconds,
         heartbeat=settings.job_heartbeat_seconds,
         retries=settings.job_retries,

@@ -21,6 +21,7 @@ from agent_service.agent.events import record_event
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
+from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import runs
 from agent_service.jobs.queue import TASK, make_queue
@@ -72,9 +73,14 @@ async def _upkeep(ctx: dict[str, Any]) -> None:
         await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))
 
 
-async def run_research(ctx: dict[str, Any], *, run_id: str,
-                       request_id: str | None = None) -> str:
+async def run_research(ctx: dict[str, Any], *, run_id: str, request_id: str | None = None,
+                       trace_context: dict[str, str] | None = None) -> str:
     """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
+    with run_span(run_id, trace_context, **{"agent.attempt": ctx["job"].attempts}):
+        return await _run_research(ctx, run_id, request_id)
+
+
+async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None) -> str:
     job = ctx["job"]
     sessions, client = ctx["sessions"], ctx["redis"]
     structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
@@ -185,6 +191,7 @@ def build_worker(settings: Settings) -> Worker[Any]:
 
 def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    configure_tracing(settings, "worker")
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port)
     asyncio.run(serve_worker(settings))

@@ -33,6 +33,7 @@ from agent_service.core.metrics import (
     LLM_FAILOVERS,
     LLM_TOKENS,
 )
+from agent_service.core.tracing import llm_span
 from agent_service.llm.anthropic_provider import AnthropicProvider
 from agent_service.llm.base import LLMRequest, LLMResponse, Provider, ProviderError
 from agent_service.llm.offline import OfflineProvider
@@ -131,7 +132,8 @@ class LLMRouter:
             with attempt:
                 started = time.perf_counter()
                 try:
-                    response = await provider.complete(request)
+                    with llm_span(provider.name, provider.model):
+                        response = await provider.complete(request)
                 except ProviderError as error:
                     LLM_CALLS.labels(provider.name, provider.model, "error").inc()
                     LLM_ERRORS.labels(provider.name, provider.model, error.reason).inc()

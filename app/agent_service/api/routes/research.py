@@ -30,6 +30,7 @@ from agent_service.api.schemas import (
     Usage,
 )
 from agent_service.core.metrics import RUNS
+from agent_service.core.tracing import tag_run, trace_carrier
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
 from agent_service.jobs import runs
 from agent_service.jobs.queue import enqueue_run
@@ -70,7 +71,9 @@ async def submit(body: ResearchCreate, key: CurrentKey, db: SessionDep,
                       cost_usd=0, attempts=0, request_id=correlation_id.get())
     db.add(run)
     await db.commit()
-    await enqueue_run(svc.queue, svc.settings, str(run.id), correlation_id.get())
+    tag_run(str(run.id))
+    await enqueue_run(svc.queue, svc.settings, str(run.id), correlation_id.get(),
+                      trace_context=trace_carrier())
     RUNS.labels("queued").inc()
     base = f"/api/v1/research/{run.id}"
     return RunAccepted(id=run.id, status="queued", links=Links(self=base,
