@@ -33,6 +33,7 @@ from components.monitoring_settings import RECEIVER_SECRETS
 from components.network import Network, NetworkArgs, available_zones
 from components.registry import Registry, RegistryArgs
 from components.service_network import namespace_peer
+from components.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
 
 APP_DIR = Path(__file__).parent / "app"
 MONITORING_NAMESPACE = "monitoring"
@@ -123,7 +124,9 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         s.service, platform.image.image_ref, platform.database, platform.cache,
         ingress_peers=platform.ingress_peers, data_peers=platform.data_peers,
         monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
-        aws_tags=s.tags if s.on_aws else {}),
+        aws_tags=s.tags if s.on_aws else {},
+        tracing_endpoint=collector_endpoint(MONITORING_NAMESPACE) if s.tracing.enabled else None,
+        trace_sample_ratio=s.tracing.sample_ratio),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
@@ -134,7 +137,16 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
         s.monitoring, MONITORING_NAMESPACE, service.namespace, s.service.namespace,
         service.selector("api"), service.selector("worker"), managed_control_plane=s.on_aws,
         ingress=s.service.ingress, receiver_secrets=secrets,
-        aws_tags=s.tags if s.on_aws else {}),
+        aws_tags=s.tags if s.on_aws else {},
+        jaeger_url=jaeger_url()
+        if s.tracing.enabled and s.tracing.backend == "jaeger" else None),
+        opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
+
+
+def deploy_tracing(s: Settings, platform: Platform, monitoring: Monitoring) -> Tracing:
+    return Tracing("tracing", TracingArgs(
+        s.tracing, monitoring.namespace, MONITORING_NAMESPACE,
+        auth_token=secret_config("tracingOtlpAuthToken")),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
@@ -144,6 +156,8 @@ service = deploy_service(settings, platform)
 if settings.monitoring.enabled:
     monitoring = deploy_monitoring(settings, platform, service)
     pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
+    if settings.tracing.enabled:
+        deploy_tracing(settings, platform, monitoring)
 
 pulumi.export("environment", settings.environment)
 pulumi.export("image_ref", platform.image.image_ref)

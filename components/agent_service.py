@@ -59,6 +59,10 @@ class AgentServiceArgs:
     """Secret environment variables such as OPENAI_API_KEY."""
     aws_tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for AWS resources the load balancer controller creates."""
+    tracing_endpoint: str | None = None
+    """OTLP/HTTP endpoint of the trace collector; None turns tracing off."""
+    trace_sample_ratio: float = 0.1
+    """Share of traces kept (parent-based)."""
 
 
 class AgentService(pulumi.ComponentResource):
@@ -92,7 +96,8 @@ class AgentService(pulumi.ComponentResource):
             worker_selector=self.selector("worker"), api_port=API_PORT,
             worker_metrics_port=WORKER_METRICS_PORT, ingress_peers=args.ingress_peers,
             data_peers=args.data_peers, monitoring_namespace=args.monitoring_namespace,
-            llm_cidrs=s.llm.egress_cidrs, labels=self.labels("network")),
+            llm_cidrs=s.llm.egress_cidrs, labels=self.labels("network"),
+            tracing=args.tracing_endpoint is not None),
             opts=self._child())
 
         account = k8s.core.v1.ServiceAccount(
@@ -182,6 +187,12 @@ class AgentService(pulumi.ComponentResource):
         }
         if s.llm.openai_base_url:
             data["OPENAI_BASE_URL"] = s.llm.openai_base_url
+        if self._args.tracing_endpoint:
+            data.update({
+                "OTEL_EXPORTER_OTLP_ENDPOINT": self._args.tracing_endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(self._args.trace_sample_ratio),
+            })
         return data
 
     def secret_data(self) -> dict[str, pulumi.Input[str]]:
@@ -238,9 +249,22 @@ class AgentService(pulumi.ComponentResource):
 
     def _container(self, role: str, resources: Resources,
                    **kwargs: Any) -> k8s.core.v1.ContainerArgs:
+        def field(path: str) -> k8s.core.v1.EnvVarSourceArgs:
+            return k8s.core.v1.EnvVarSourceArgs(
+                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(field_path=path))
+
+        env = [k8s.core.v1.EnvVarArgs(name="POD_NAME", value_from=field("metadata.name")),
+               k8s.core.v1.EnvVarArgs(name="POD_NAMESPACE",
+                                      value_from=field("metadata.namespace")),
+               k8s.core.v1.EnvVarArgs(name="NODE_NAME", value_from=field("spec.nodeName")),
+               # Where a span came from, in the trace backend (the OTel SDK reads this).
+               k8s.core.v1.EnvVarArgs(
+                   name="OTEL_RESOURCE_ATTRIBUTES",
+                   value="k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE),"
+                         f"k8s.node.name=$(NODE_NAME),k8s.container.name={role}")]
         return k8s.core.v1.ContainerArgs(
             name=role, image=self._args.image, image_pull_policy="IfNotPresent",
-            args=[role], env_from=self._env_from,
+            args=[role], env=env, env_from=self._env_from,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
                 limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit}),

@@ -20,6 +20,7 @@ from pulumi.runtime import config as runtime_config
 from components.config_schema import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.monitoring_settings import MonitoringSettings, read_monitoring
 from components.service_settings import ServiceSettings, read_service
+from components.tracing_settings import TracingSettings, read_tracing
 
 NAMESPACE = "agent-platform"
 
@@ -131,6 +132,7 @@ class Settings:
     local: LocalSettings
     service: ServiceSettings
     monitoring: MonitoringSettings
+    tracing: TracingSettings
 
     @property
     def on_aws(self) -> bool:
@@ -274,6 +276,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     local = _read_local(r)
     service = read_service(r, prod, frozenset(secret_keys))
     monitoring = read_monitoring(r, frozenset(secret_keys))
+    tracing = read_tracing(r, frozenset(secret_keys), monitoring.enabled)
     if prod and monitoring.grafana_host and not service.ingress.tls:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "
@@ -294,7 +297,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         "ManagedBy": "pulumi",
     }
     return Settings(project, stack, environment, tags, network, cluster, database, cache, image,
-                    local, service, monitoring)
+                    local, service, monitoring, tracing)
 
 
 def _check_node_architecture(r: _Reader, instance_types: tuple[str, ...], platform: str) -> None:

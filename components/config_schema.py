@@ -216,6 +216,24 @@ KEYS: tuple[Key, ...] = (
     Key("runbookBaseUrl", "string",
         "Where docs/runbooks.md is published; each alert links to its section.",
         "https://github.com/agent-platform/agent-platform/blob/main/docs/runbooks.md"),
+    # --- tracing (components/tracing.py) --------------------------------------------------------
+    Key("tracingEnabled", "boolean",
+        "Deploy an OpenTelemetry Collector and send the service's traces to it (needs "
+        "monitoringEnabled).", True),
+    Key("tracingBackend", "string",
+        "`jaeger` (Jaeger v2 in the monitoring namespace, badger storage on a volume) or `otlp` "
+        "(forward to tracingOtlpEndpoint).", "jaeger"),
+    Key("tracingSampleRatio", "string",
+        "Share of traces kept, 0 to 1 (parent-based: a sampled request keeps its whole run).",
+        "0.1"),
+    Key("tracingStorageSize", "string", "Jaeger's trace volume.", "20Gi"),
+    Key("tracingRetentionHours", "integer", "How long Jaeger keeps traces, hours.", 72),
+    Key("tracingOtlpEndpoint", "string",
+        "OTLP/HTTP endpoint traces are forwarded to (backend `otlp`), e.g. "
+        "`https://tempo.example.com:4318`.", ""),
+    Key("tracingOtlpAuthHeader", "string",
+        "Header carrying the secret tracingOtlpAuthToken to that endpoint, e.g. "
+        "`authorization` or `x-honeycomb-team`. Empty: no auth header.", ""),
 )
 
 KEYS_BY_NAME: dict[str, Key] = {key.name: key for key in KEYS}
@@ -240,6 +258,8 @@ SECRET_KEYS: tuple[SecretKey, ...] = (
     SecretKey("alertPagerdutyRoutingKey",
               "PagerDuty Events v2 routing key; critical alerts page through it."),
     SecretKey("alertSmtpPassword", "Password of alertSmtpUsername on alertSmtpSmarthost."),
+    SecretKey("tracingOtlpAuthToken",
+              "Value of tracingOtlpAuthHeader when traces go to an external OTLP endpoint."),
 )
 
 SECRET_KEYS_BY_NAME: dict[str, SecretKey] = {key.name: key for key in SECRET_KEYS}

@@ -57,6 +57,8 @@ class MonitoringArgs:
     receiver_secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     """alertSlackWebhookUrl, alertPagerdutyRoutingKey, alertSmtpPassword when set."""
     aws_tags: Mapping[str, str] = field(default_factory=dict)
+    jaeger_url: str | None = None
+    """Jaeger's query URL, added to Grafana as a data source when traces stay in-cluster."""
 
 
 def thresholds(m: MonitoringSettings, service_namespace: str) -> AlertThresholds:
@@ -74,6 +76,7 @@ class Monitoring(pulumi.ComponentResource):
     PrometheusRule and Grafana dashboards."""
 
     grafana_admin_password: pulumi.Output[str]
+    namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -95,6 +98,7 @@ class Monitoring(pulumi.ComponentResource):
                     "app.kubernetes.io/part-of": "agent-platform"}),
             opts=self._child())
         self._ns = namespace.metadata.name
+        self.namespace = self._ns
 
         password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False,
                                          opts=self._child())
@@ -175,6 +179,10 @@ class Monitoring(pulumi.ComponentResource):
                 "ingress": self._grafana_ingress(),
             },
         }
+        if args.jaeger_url:
+            values["grafana"]["additionalDataSources"] = [{
+                "name": "Jaeger", "type": "jaeger", "uid": "jaeger", "access": "proxy",
+                "url": args.jaeger_url}]
         if args.managed_control_plane:
             # The managed control plane exposes none of these to scrapers, so their targets
             # would be down and their default alerts would fire forever.

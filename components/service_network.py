@@ -20,6 +20,7 @@ from components.in_cluster_data import POSTGRES_PORT, REDIS_PORT
 PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
                   "100.64.0.0/10")
 HTTPS_PORT = 443
+OTLP_HTTP_PORT = 4318
 DNS_PORT = 53
 
 NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
@@ -47,6 +48,8 @@ class ServiceNetworkPoliciesArgs:
     """Destinations workers may reach on TCP 443."""
     labels: Mapping[str, str]
     """Labels of the policies themselves."""
+    tracing: bool = False
+    """Whether pods send traces to the collector in the monitoring namespace."""
 
 
 def namespace_peer(namespace: str) -> NetworkPolicyPeer:
@@ -94,6 +97,10 @@ class ServiceNetworkPolicies(pulumi.ComponentResource):
         self._policy("llm-egress", args.worker_selector,
                      egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                          to=cidr_peers(args.llm_cidrs), ports=_ports(HTTPS_PORT))])
+        if args.tracing:
+            self._policy("tracing-egress", every_pod,
+                         egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                             to=[monitoring], ports=_ports(OTLP_HTTP_PORT))])
         self._policy("api-ingress", args.api_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                          from_=[*args.ingress_peers, monitoring], ports=_ports(args.api_port))])

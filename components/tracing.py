@@ -1,0 +1,253 @@
+"""Distributed tracing: an OpenTelemetry Collector, and Jaeger when traces stay in the cluster.
+
+The service exports OTLP/HTTP to the collector (a pinned `opentelemetry-collector` chart, two
+replicas behind a Service, in the monitoring namespace), which limits its memory, batches, and
+forwards either to Jaeger v2 in a `tracing` namespace of its own (restricted pod security, deny
+by default, reachable only from the monitoring namespace; badger storage on a volume; a Grafana
+data source) or to any OTLP endpoint (Tempo, Honeycomb, a vendor) with an auth header from a
+Pulumi secret. Keeping the collector in between means the backend can change without touching
+the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.in_cluster_data import PSA_RESTRICTED
+from components.service_network import namespace_peer
+from components.tracing_settings import TracingSettings
+
+COLLECTOR_CHART = ("opentelemetry-collector", "0.158.3",
+                   "https://open-telemetry.github.io/opentelemetry-helm-charts")
+COLLECTOR_IMAGE = "otel/opentelemetry-collector-k8s"
+COLLECTOR_NAME = "otel-collector"
+JAEGER_IMAGE = "jaegertracing/jaeger:2.21.0"
+JAEGER_UID = 10001
+OTLP_GRPC_PORT = 4317
+OTLP_HTTP_PORT = 4318
+JAEGER_UI_PORT = 16686
+AUTH_TOKEN_ENV = "OTLP_AUTH_TOKEN"
+JAEGER_NAMESPACE = "tracing"
+
+
+def collector_endpoint(namespace: str) -> str:
+    """The collector's OTLP/HTTP endpoint, known before the collector exists."""
+    return f"http://{COLLECTOR_NAME}.{namespace}.svc.cluster.local:{OTLP_HTTP_PORT}"
+
+
+def jaeger_url() -> str:
+    return f"http://jaeger.{JAEGER_NAMESPACE}.svc.cluster.local:{JAEGER_UI_PORT}"
+
+
+@dataclass
+class TracingArgs:
+    settings: TracingSettings
+    namespace: pulumi.Input[str]
+    """The monitoring namespace."""
+    namespace_name: str
+    """The same, as a plain string for DNS names."""
+    auth_token: pulumi.Output[str] | None = None
+    """Value of the OTLP auth header (backend `otlp`), a Pulumi secret."""
+
+
+def _labels(component: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": component, "app.kubernetes.io/component": "tracing",
+            "app.kubernetes.io/part-of": "agent-platform",
+            "app.kubernetes.io/managed-by": "pulumi"}
+
+
+class Tracing(pulumi.ComponentResource):
+    """The collector release and, for backend `jaeger`, Jaeger itself."""
+
+    endpoint: str
+    """OTLP/HTTP endpoint of the collector, for OTEL_EXPORTER_OTLP_ENDPOINT."""
+    jaeger_url: str | None
+    """In-cluster URL of the Jaeger UI and API (backend `jaeger`)."""
+
+    def __init__(self, name: str, args: TracingArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-platform:tracing:Tracing", name, None, opts)
+        self._name = name
+        self._args = args
+        s = args.settings
+        self.endpoint = collector_endpoint(args.namespace_name)
+        self.jaeger_url = None
+        depends: list[pulumi.Resource] = []
+        if s.backend == "jaeger":
+            depends.append(self._jaeger())
+            self.jaeger_url = jaeger_url()
+            exporter: dict[str, Any] = {"otlp/backend": {
+                "endpoint": f"jaeger.{JAEGER_NAMESPACE}.svc.cluster.local:{OTLP_GRPC_PORT}",
+                "tls": {"insecure": True}}}
+        else:
+            exporter = {"otlphttp/backend": {"endpoint": s.otlp_endpoint}}
+            if s.otlp_auth_header:
+                exporter["otlphttp/backend"]["headers"] = {
+                    s.otlp_auth_header: f"${{env:{AUTH_TOKEN_ENV}}}"}
+                depends.append(self._auth_secret())
+        k8s.helm.v3.Release(
+            f"{name}-collector", name=COLLECTOR_NAME, chart=COLLECTOR_CHART[0],
+            version=COLLECTOR_CHART[1],
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=COLLECTOR_CHART[2]),
+            namespace=args.namespace, values=self.collector_values(exporter),
+            atomic=True, cleanup_on_fail=True, timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+        self.register_outputs({"endpoint": self.endpoint})
+
+    def collector_values(self, exporter: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "fullnameOverride": COLLECTOR_NAME,
+            "mode": "deployment",
+            "replicaCount": 2,
+            "image": {"repository": COLLECTOR_IMAGE},
+            "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                          "limits": {"memory": "512Mi"}},
+            "config": {
+                "receivers": {"otlp": {"protocols": {
+                    "grpc": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_GRPC_PORT}"},
+                    "http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"}}}},
+                "processors": {
+                    "memory_limiter": {"check_interval": "1s", "limit_percentage": 80,
+                                       "spike_limit_percentage": 25},
+                    "batch": {}},
+                "exporters": exporter,
+                "service": {"pipelines": {
+                    "traces": {"receivers": ["otlp"],
+                               "processors": ["memory_limiter", "batch"],
+                               "exporters": list(exporter)},
+                    # The chart's default pipelines receive metrics and logs nobody reads.
+                    "metrics": None, "logs": None}},
+            },
+        }
+        if self._args.settings.otlp_auth_header:
+            values["extraEnvs"] = [{"name": AUTH_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
+                "name": f"{COLLECTOR_NAME}-auth", "key": "token"}}}]
+        return values
+
+    def _auth_secret(self) -> k8s.core.v1.Secret:
+        token = self._args.auth_token
+        assert token is not None, "checked by the settings"
+        return k8s.core.v1.Secret(
+            f"{self._name}-auth", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{COLLECTOR_NAME}-auth", namespace=self._args.namespace,
+                labels=_labels(COLLECTOR_NAME)),
+            type="Opaque", string_data={"token": token},
+            opts=pulumi.ResourceOptions(parent=self))
+
+    def jaeger_config(self) -> dict[str, Any]:
+        retention = f"{self._args.settings.retention_hours}h"
+        return {
+            "service": {
+                "extensions": ["jaeger_storage", "jaeger_query"],
+                "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"],
+                                         "exporters": ["jaeger_storage_exporter"]}},
+            },
+            "extensions": {
+                "jaeger_storage": {"backends": {"main": {"badger": {
+                    "directories": {"keys": "/badger/keys", "values": "/badger/values"},
+                    "ephemeral": False, "ttl": {"spans": retention}}}}},
+                "jaeger_query": {"storage": {"traces": "main"}},
+            },
+            "receivers": {"otlp": {"protocols": {
+                "grpc": {"endpoint": f"0.0.0.0:{OTLP_GRPC_PORT}"},
+                "http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}}},
+            "processors": {"batch": {}},
+            "exporters": {"jaeger_storage_exporter": {"trace_storage": "main"}},
+        }
+
+    def _jaeger_namespace(self) -> pulumi.Output[str]:
+        namespace = k8s.core.v1.Namespace(
+            f"{self._name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=JAEGER_NAMESPACE, labels={**PSA_RESTRICTED,
+                                               "app.kubernetes.io/part-of": "agent-platform"}),
+            opts=pulumi.ResourceOptions(parent=self))
+        name = namespace.metadata.name
+        policy = k8s.networking.v1.NetworkPolicySpecArgs
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-default-deny", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="default-deny", namespace=name),
+            spec=policy(pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                        policy_types=["Ingress", "Egress"]),
+            opts=pulumi.ResourceOptions(parent=self))
+        # The collector sends spans and Grafana queries them; Jaeger itself calls nothing.
+        k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-jaeger-ingress", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="jaeger-ingress", namespace=name),
+            spec=policy(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_labels("jaeger")),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    from_=[namespace_peer(self._args.namespace_name)],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p)
+                           for p in (OTLP_GRPC_PORT, JAEGER_UI_PORT)])]),
+            opts=pulumi.ResourceOptions(parent=self))
+        return name
+
+    def _jaeger(self) -> k8s.apps.v1.StatefulSet:
+        labels = _labels("jaeger")
+        namespace = self._jaeger_namespace()
+        config = k8s.core.v1.ConfigMap(
+            f"{self._name}-jaeger-config", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="jaeger-config", namespace=namespace, labels=labels),
+            data={"config.yaml": yaml.safe_dump(self.jaeger_config(), sort_keys=False)},
+            opts=pulumi.ResourceOptions(parent=self))
+        k8s.core.v1.Service(
+            f"{self._name}-jaeger", metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="jaeger", namespace=namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
+                k8s.core.v1.ServicePortArgs(name="otlp-grpc", port=OTLP_GRPC_PORT,
+                                            target_port="otlp-grpc"),
+                k8s.core.v1.ServicePortArgs(name="ui", port=JAEGER_UI_PORT, target_port="ui")]),
+            opts=pulumi.ResourceOptions(parent=self))
+        probe = k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="ui"),
+                                      period_seconds=10)
+        return k8s.apps.v1.StatefulSet(
+            f"{self._name}-jaeger",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="jaeger", namespace=namespace,
+                                                labels=labels),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name="jaeger", replicas=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=JAEGER_UID,
+                            run_as_group=JAEGER_UID, fs_group=JAEGER_UID,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(
+                                type="RuntimeDefault")),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name="jaeger", image=JAEGER_IMAGE,
+                            args=["--config", "/etc/jaeger/config.yaml"],
+                            ports=[k8s.core.v1.ContainerPortArgs(name="otlp-grpc",
+                                                                 container_port=OTLP_GRPC_PORT),
+                                   k8s.core.v1.ContainerPortArgs(name="ui",
+                                                                 container_port=JAEGER_UI_PORT)],
+                            readiness_probe=probe, liveness_probe=probe,
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": "100m", "memory": "512Mi"},
+                                limits={"memory": "2Gi"}),
+                            security_context=k8s.core.v1.SecurityContextArgs(
+                                allow_privilege_escalation=False, read_only_root_filesystem=True,
+                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                            volume_mounts=[
+                                k8s.core.v1.VolumeMountArgs(name="data", mount_path="/badger"),
+                                k8s.core.v1.VolumeMountArgs(name="config",
+                                                            mount_path="/etc/jaeger")])],
+                        volumes=[k8s.core.v1.VolumeArgs(
+                            name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                name=config.metadata.name))])),
+                volume_claim_templates=[k8s.core.v1.PersistentVolumeClaimArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
+                    spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteOnce"],
+                        resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                            requests={"storage": self._args.settings.storage_size})))]),
+            opts=pulumi.ResourceOptions(parent=self))

@@ -1,0 +1,132 @@
+"""Tracing as the stacks render it: the collector, Jaeger, and the service pointed at them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import ConfigError
+from components.tracing import COLLECTOR_CHART, JAEGER_IMAGE
+from harness import Rendered
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def collector(rendered: Rendered) -> dict[str, Any] | None:
+    found = [r.inputs for r in rendered.of_type(RELEASE)
+             if r.inputs["chart"] == "opentelemetry-collector"]
+    return dict(found[0]) if found else None
+
+
+def service_config(rendered: Rendered) -> dict[str, str]:
+    (config,) = [c.inputs["data"] for c in rendered.of_type("kubernetes:core/v1:ConfigMap")
+                 if c.inputs["metadata"]["name"] == "agent-service-config"]
+    return dict(config)
+
+
+def policies(rendered: Rendered) -> set[str]:
+    return {p.inputs["metadata"]["name"]
+            for p in rendered.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+            if p.inputs["metadata"]["namespace"] == "agent-service"}
+
+
+def test_prod_traces_through_the_collector_to_jaeger(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    release = collector(prod)
+    assert release is not None
+    assert (release["version"], release["namespace"]) == (COLLECTOR_CHART[1], "monitoring")
+    values = release["values"]
+    assert values["replicaCount"] == 2 and values["mode"] == "deployment"
+    pipeline = values["config"]["service"]["pipelines"]["traces"]
+    assert pipeline["processors"] == ["memory_limiter", "batch"]
+    (exporter,) = pipeline["exporters"]
+    assert values["config"]["exporters"][exporter]["endpoint"] == \
+        "jaeger.tracing.svc.cluster.local:4317"
+
+    (jaeger,) = prod.of_type("kubernetes:apps/v1:StatefulSet")
+    assert jaeger.inputs["metadata"]["namespace"] == "tracing"
+    (ingress,) = [p.inputs["spec"]["ingress"]
+                  for p in prod.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                  if p.inputs["metadata"]["name"] == "jaeger-ingress"]
+    assert ingress[0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]
+    spec = jaeger.inputs["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["image"] == JAEGER_IMAGE
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    (config,) = [c.inputs for c in prod.of_type("kubernetes:core/v1:ConfigMap")
+                 if c.inputs["metadata"]["name"] == "jaeger-config"]
+    badger = yaml.safe_load(config["data"]["config.yaml"])["extensions"]["jaeger_storage"]
+    assert badger["backends"]["main"]["badger"]["ttl"]["spans"] == "72h"
+
+    env = service_config(prod)
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == \
+        "http://otel-collector.monitoring.svc.cluster.local:4318"
+    assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == (
+        "parentbased_traceidratio", "0.1")
+    assert "tracing-egress" in policies(prod)
+    (grafana,) = [r.inputs["values"]["grafana"] for r in prod.of_type(RELEASE)
+                  if r.inputs["chart"] == "kube-prometheus-stack"]
+    assert grafana["additionalDataSources"][0]["type"] == "jaeger"
+
+
+def test_pods_describe_themselves_to_the_trace_backend(stacks: dict[str, Rendered]) -> None:
+    (api,) = [d.inputs for d in stacks["prod"].of_type("kubernetes:apps/v1:Deployment")
+              if d.inputs["metadata"]["name"] == "agent-service-api"]
+    env = {e["name"]: e for e in api["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "k8s.pod.name=$(POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "local"])
+def test_tracing_is_off_where_the_stack_says_so(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    assert collector(rendered) is None
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in service_config(rendered)
+    assert "tracing-egress" not in policies(rendered)
+
+
+def test_an_external_otlp_backend_gets_its_token_from_a_secret(render_with: Any) -> None:
+    rendered = render_with("prod", {"tracingBackend": "otlp",
+                                    "tracingOtlpEndpoint": "https://tempo.example.com:4318",
+                                    "tracingOtlpAuthHeader": "authorization"},
+                           secrets={"tracingOtlpAuthToken": "Bearer trace-token-123"})
+    release = collector(rendered)
+    assert release is not None
+    exporter = release["values"]["config"]["exporters"]["otlphttp/backend"]
+    assert exporter == {"endpoint": "https://tempo.example.com:4318",
+                        "headers": {"authorization": "${env:OTLP_AUTH_TOKEN}"}}
+    (env,) = release["values"]["extraEnvs"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "otel-collector-auth", "key": "token"}
+    (secret,) = [s for s in rendered.of_type("kubernetes:core/v1:Secret")
+                 if s.inputs["metadata"]["name"] == "otel-collector-auth"]
+    assert secret.inputs["stringData"]["token"] == "Bearer trace-token-123"
+    assert "stringData" in secret.secret_paths
+    assert not rendered.of_type("kubernetes:apps/v1:StatefulSet")
+    others = json.dumps([r.inputs for r in rendered.resources if r is not secret])
+    assert "trace-token-123" not in others
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"tracingBackend": "otlp"},
+     "agent-platform:tracingOtlpEndpoint = null is invalid: tracingBackend otlp forwards traces "
+     "here; set it"),
+    ({"monitoringEnabled": False},
+     "agent-platform:tracingEnabled = true is invalid: tracing runs in the monitoring namespace"),
+    ({"tracingSampleRatio": "2"},
+     'agent-platform:tracingSampleRatio = "2" is invalid: expected a number from 0 to 1'),
+    ({"tracingBackend": "zipkin"},
+     'agent-platform:tracingBackend = "zipkin" is invalid: allowed values are jaeger, otlp'),
+    ({"tracingOtlpAuthToken": "plain-token"},
+     'agent-platform:tracingOtlpAuthToken = "[redacted]" is invalid: must be a Pulumi secret'),
+])
+def test_bad_tracing_settings_name_the_key(render_with: Any, overrides: dict[str, Any],
+                                           expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        render_with("prod", overrides)
+    assert expected in str(caught.value)
+    assert "plain-token" not in str(caught.value)
