@@ -143,6 +143,32 @@ def serving_workloads_highly_available(args: StackValidationArgs,
                    f"{ZONE_KEY}.", deployment.resource.urn)
 
 
+MONITOR_SELECTORS = {"ServiceMonitor": "serviceMonitorSelector",
+                     "PodMonitor": "podMonitorSelector", "PrometheusRule": "ruleSelector"}
+PROMETHEUS_CHART = "kube-prometheus-stack"
+
+
+def monitors_are_selected(args: StackValidationArgs, report: ReportViolation) -> None:
+    releases = [r for r in args.resources if r.resource_type == "kubernetes:helm.sh/v3:Release"
+                and r.props.get("chart") == PROMETHEUS_CHART]
+    if len(releases) != 1:
+        return
+    release = releases[0]
+    values = release.props.get("values") or {}
+    spec = (values.get("prometheus") or {}).get("prometheusSpec") or {}
+    for monitor in _objects(args, *MONITOR_SELECTORS):
+        field = MONITOR_SELECTORS[monitor.kind]
+        # Without an explicit selector the chart selects its own release label.
+        selector = spec.get(field, {"matchLabels": {"release": release.props.get("name")}})
+        if selector == {}:
+            continue  # an empty selector selects everything
+        if not _selects(selector, monitor.labels):
+            report(f"{monitor.kind} {monitor.namespace}/{monitor.name} lacks the labels "
+                   f"{dict(selector.get('matchLabels') or {})} that Prometheus's {field} "
+                   "requires: Prometheus would silently ignore it. Add them.",
+                   monitor.resource.urn)
+
+
 STACK_POLICIES = [
     StackValidationPolicy(
         name="replicated-workloads-have-pdb",
@@ -167,4 +193,10 @@ STACK_POLICIES = [
         config_schema=PolicyConfigSchema(properties={
             "required": {"type": "boolean", "default": True},
             "minimumReplicas": {"type": "integer", "default": 2, "minimum": 1}})),
+    StackValidationPolicy(
+        name="monitors-are-selected",
+        description="ServiceMonitors, PodMonitors and PrometheusRules carry the labels "
+                    "kube-prometheus-stack's Prometheus selects.",
+        validate=monitors_are_selected, severity=Severity.HIGH,
+        remediation_steps="Label the object with the chart's selector (release: <release>)."),
 ]

@@ -337,6 +337,38 @@ def test_each_stack_rule_fires(policy: str, resources: list[Resource], expected:
     assert any(expected in m for m in messages), messages
 
 
+def prometheus_release(selector: dict[str, Any] | None) -> Resource:
+    spec = {} if selector is None else {"serviceMonitorSelector": selector}
+    return Resource("kubernetes:helm.sh/v3:Release", "monitoring", {
+        "chart": "kube-prometheus-stack", "name": "kube-prometheus-stack",
+        "values": {"prometheus": {"prometheusSpec": spec}}})
+
+
+def service_monitor(labels: dict[str, str]) -> Resource:
+    return Resource("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "api-monitor", {
+        "kind": "ServiceMonitor", "metadata": {"name": "api", "namespace": "agent",
+                                               "labels": labels},
+        "spec": {"selector": {"matchLabels": LABELS}, "endpoints": [{"port": "http"}]}})
+
+
+@pytest.mark.parametrize(("selector", "labels", "selected"), [
+    ({"matchLabels": {"team": "agents"}}, {"team": "agents"}, True),
+    ({"matchLabels": {"team": "agents"}}, {"release": "kube-prometheus-stack"}, False),
+    # The chart's default selector is its own release label.
+    (None, {"release": "kube-prometheus-stack"}, True),
+    (None, {"app": "api"}, False),
+    ({}, {}, True),
+])
+def test_monitors_must_match_the_prometheus_selector(selector: dict[str, Any] | None,
+                                                     labels: dict[str, str],
+                                                     selected: bool) -> None:
+    found = violations("monitors-are-selected", prometheus_release(selector),
+                       service_monitor(labels))
+    assert (found == []) is selected, found
+    if not selected:
+        assert "Prometheus would silently ignore it" in found[0]
+
+
 def test_single_replica_needs_no_pdb() -> None:
     assert violations("replicated-workloads-have-pdb", deployment(replicas=1)) == []
 
