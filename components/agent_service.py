@@ -347,18 +347,19 @@ class AgentService(pulumi.ComponentResource):
     def _worker(self, migration: k8s.batch.v1.Job) -> k8s.apps.v1.Deployment:
         s = self._args.settings
 
-        def metrics(**kwargs: Any) -> k8s.core.v1.ProbeArgs:
+        def health(**kwargs: Any) -> k8s.core.v1.ProbeArgs:
+            # /health fails when the worker's event loop has stalled (app/.../jobs/health.py).
             return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path="/metrics", port="metrics"),
+                http_get=k8s.core.v1.HTTPGetActionArgs(path="/health", port="metrics"),
                 **kwargs)
 
         container = self._container(
             "worker", s.worker_resources,
             ports=[k8s.core.v1.ContainerPortArgs(name="metrics",
                                                  container_port=WORKER_METRICS_PORT)],
-            startup_probe=metrics(period_seconds=2, failure_threshold=30),
-            liveness_probe=metrics(period_seconds=15, timeout_seconds=3, failure_threshold=4),
-            readiness_probe=metrics(period_seconds=10, timeout_seconds=3))
+            startup_probe=health(period_seconds=2, failure_threshold=30),
+            liveness_probe=health(period_seconds=15, timeout_seconds=3, failure_threshold=4),
+            readiness_probe=health(period_seconds=10, timeout_seconds=3))
         annotations = _scrape(WORKER_METRICS_PORT)
         if s.worker_do_not_disrupt:
             # Long runs are not evicted by consolidation; drains and the grace period still apply.

@@ -132,7 +132,8 @@ def test_workers_drain_their_longest_run_and_resist_consolidation(
     assert annotations["karpenter.sh/do-not-disrupt"] == "true"
     assert annotations["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
     assert container(worker)["args"] == ["worker"]
-    assert container(worker)["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert container(worker)["livenessProbe"]["httpGet"] == {"path": "/health",
+                                                             "port": "metrics"}
     config = named(rendered, "kubernetes:core/v1:ConfigMap", "agent-service-config")["data"]
     assert config["JOB_TIMEOUT_SECONDS"] == config["SHUTDOWN_GRACE_SECONDS"] == "900"
     # No Service sends traffic to workers.

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     queue_name: str = "research"
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    # /health on the metrics port fails once the event loop has not run for this long.
+    worker_liveness_seconds: float = Field(default=60.0, gt=0)
     job_timeout_seconds: int = Field(default=300, ge=1)
     job_retries: int = Field(default=3, ge=1, le=20)
     job_heartbeat_seconds: int = Field(default=30, ge=1)

@@ -13,7 +13,6 @@ from typing import Any
 
 import redis.asyncio as redis
 import structlog
-from prometheus_client import start_http_server
 from saq import Status, Worker
 from saq.types import PartialTimersDict
 
@@ -23,13 +22,15 @@ from agent_service.core.config import Settings, get_settings
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
 from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db.session import make_engine, make_sessionmaker
-from agent_service.jobs import runs
+from agent_service.jobs import health, runs
 from agent_service.jobs.queue import TASK, make_queue
 from agent_service.jobs.reaper import reap
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
 
 log = structlog.get_logger(__name__)
 QUEUE_STATS_INTERVAL_SECONDS = 5.0
+# One per process: the health endpoint's thread reads what the event loop's task writes.
+LIVENESS = health.Liveness(limit_seconds=60.0)
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -44,14 +45,16 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
+    ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
     log.info("worker started", concurrency=settings.worker_concurrency,
              providers=settings.llm_providers)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    ctx["stats_task"].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await ctx["stats_task"]
+    for task in (ctx["stats_task"], ctx["liveness_task"]):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await ctx["router"].aclose()
     await ctx["redis"].aclose()
     await ctx["engine"].dispose()
@@ -192,8 +195,9 @@ def build_worker(settings: Settings) -> Worker[Any]:
 def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     configure_tracing(settings, "worker")
+    LIVENESS.limit_seconds = settings.worker_liveness_seconds
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port)
+        health.serve(settings.worker_metrics_port, LIVENESS)
     asyncio.run(serve_worker(settings))
 
 
