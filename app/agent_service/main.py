@@ -20,6 +20,7 @@ from agent_service.core.config import Settings, get_settings
 from agent_service.core.errors import install_error_handlers
 from agent_service.core.logging import configure_logging
 from agent_service.core.tracing import configure_tracing, instrument_app
+from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.queue import make_queue
 
@@ -39,11 +40,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url.get_secret_value())
+        pg = await create_pool(settings.database_url.get_secret_value(), size=10)
         client = redis.from_url(settings.redis_url.get_secret_value())
         queue = make_queue(settings)
         await queue.connect()
         app.state.services = Services(
-            settings=settings, sessions=make_sessionmaker(engine), redis=client, queue=queue,
+            settings=settings, sessions=make_sessionmaker(engine), pg=pg, redis=client,
+            queue=queue,
             rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
                                      settings.rate_limit),
             keys=KeyCache(settings.api_key_cache_seconds))
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(Exception):
                 await queue.disconnect()
             await client.aclose()
+            await pg.close()
             await engine.dispose()
 
     app = FastAPI(

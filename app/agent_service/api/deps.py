@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import asyncpg
 import redis.asyncio as redis
 from fastapi import Depends, HTTPException, Request
 from saq import Queue
@@ -22,13 +23,17 @@ class Services:
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
+    pg: asyncpg.Pool
+    """Plain asyncpg for the per-request queries (db/hot_path.py)."""
     redis: redis.Redis
     queue: Queue
     rate_limiter: RateLimiter
     keys: KeyCache
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # Async on purpose: FastAPI runs plain `def` dependencies in a worker thread, a thread
+    # hand-off on every request for a dictionary lookup.
     return request.app.state.services  # type: ignore[no-any-return]
 
 
@@ -43,13 +48,13 @@ async def session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(session)]
 
 
-async def current_key(request: Request, svc: ServicesDep, db: SessionDep) -> Principal:
+async def current_key(request: Request, svc: ServicesDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "missing API key: send `Authorization: Bearer <key>`",
                             headers={"WWW-Authenticate": "Bearer"})
-    principal = await svc.keys.authenticate(db, token.strip())
+    principal = await svc.keys.authenticate(svc.pg, token.strip())
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})

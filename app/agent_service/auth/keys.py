@@ -8,9 +8,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+import asyncpg
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent_service.db.hot_path import find_key
 from agent_service.db.models import ApiKey
 
 KEY_PREFIX = "ak_"
@@ -61,19 +63,17 @@ class KeyCache:
         self.ttl = ttl
         self._entries: dict[str, tuple[float, Principal]] = {}
 
-    async def authenticate(self, session: AsyncSession, key: str) -> Principal | None:
+    async def authenticate(self, pool: asyncpg.Pool, key: str) -> Principal | None:
         digest = hash_key(key)
         cached = self._entries.get(digest)
         now = time.monotonic()
         if cached and cached[0] > now:
             return cached[1]
-        row = (await session.execute(
-            select(ApiKey.id, ApiKey.name, ApiKey.prefix)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))).first()
+        row = await find_key(pool, digest)
         if row is None:
             self._entries.pop(digest, None)
             return None
-        principal = Principal(str(row.id), row.name, row.prefix)
+        principal = Principal(str(row["id"]), row["name"], row["prefix"])
         if self.ttl > 0:
             if len(self._entries) > 10_000:
                 self._entries.clear()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import structlog
@@ -31,6 +32,7 @@ from agent_service.api.schemas import (
 )
 from agent_service.core.metrics import RUNS
 from agent_service.core.tracing import tag_run, trace_carrier
+from agent_service.db.hot_path import fetch_run, insert_run
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
 from agent_service.jobs import runs
 from agent_service.jobs.queue import enqueue_run
@@ -50,7 +52,7 @@ async def _own_run(db: SessionDep, key: CurrentKey, run_id: uuid.UUID) -> Resear
     return run
 
 
-def _detail(run: ResearchRun) -> RunDetail:
+def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
     return RunDetail(
         id=run.id, status=run.status, question=run.question,  # type: ignore[arg-type]
         created_at=run.created_at, finished_at=run.finished_at, max_sources=run.max_sources,
@@ -62,28 +64,29 @@ def _detail(run: ResearchRun) -> RunDetail:
 
 
 @router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
-async def submit(body: ResearchCreate, key: CurrentKey, db: SessionDep,
-                 svc: ServicesDep) -> RunAccepted:
+async def submit(body: ResearchCreate, key: CurrentKey, svc: ServicesDep) -> RunAccepted:
     """Queue a research question; poll the run or follow its events for the answer."""
-    run = ResearchRun(id=uuid.uuid4(), api_key_id=uuid.UUID(key.key_id), question=body.question,
-                      max_sources=body.max_sources, options=body.options.model_dump(),
-                      status="queued", sources=[], prompt_tokens=0, completion_tokens=0,
-                      cost_usd=0, attempts=0, request_id=correlation_id.get())
-    db.add(run)
-    await db.commit()
-    tag_run(str(run.id))
-    await enqueue_run(svc.queue, svc.settings, str(run.id), correlation_id.get(),
+    run_id = uuid.uuid4()
+    request_id = correlation_id.get()
+    # The row is committed before the job exists, so a worker never sees a job without a run.
+    await insert_run(svc.pg, run_id, uuid.UUID(key.key_id), body.question, body.max_sources,
+                     body.options.model_dump(), request_id)
+    tag_run(str(run_id))
+    await enqueue_run(svc.queue, svc.settings, str(run_id), request_id,
                       trace_context=trace_carrier())
     RUNS.labels("queued").inc()
-    base = f"/api/v1/research/{run.id}"
-    return RunAccepted(id=run.id, status="queued", links=Links(self=base,
+    base = f"/api/v1/research/{run_id}"
+    return RunAccepted(id=run_id, status="queued", links=Links(self=base,
                                                                events=f"{base}/events"))
 
 
 @router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
-async def read(run_id: uuid.UUID, key: CurrentKey, db: SessionDep) -> RunDetail:
+async def read(run_id: uuid.UUID, key: CurrentKey, svc: ServicesDep) -> RunDetail:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
-    return _detail(await _own_run(db, key, run_id))
+    row = await fetch_run(svc.pg, run_id)
+    if row is None or str(row["api_key_id"]) != key.key_id:
+        raise HTTPException(404, f"research run {run_id} not found")
+    return _detail(SimpleNamespace(**dict(row)))
 
 
 @router.get("", response_model=RunPage, responses={**ERRORS, 400: {"model": ErrorBody}})
