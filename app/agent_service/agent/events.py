@@ -6,35 +6,37 @@ import json
 import uuid
 from typing import Any
 
+import asyncpg
 import redis.asyncio as redis
-from sqlalchemy import func, insert, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent_service.db.models import ResearchRun, RunEvent
+# One statement, one round trip: the event, and with a heartbeat the run's liveness mark and
+# status (so a worker learns of a cancel for free). An UPDATE that matches no row is harmless.
+_RECORD = """
+WITH event AS (
+    INSERT INTO run_events (run_id, type, data) VALUES ($1, $2, $3) RETURNING id
+), beat AS (
+    UPDATE research_runs SET heartbeat_at = now() WHERE id = $1 AND $4 RETURNING status
+)
+SELECT (SELECT id FROM event) AS id, (SELECT status FROM beat) AS status
+"""
 
 
 def channel(run_id: str) -> str:
     return f"research:{run_id}:events"
 
 
-async def record_event(sessions: async_sessionmaker[AsyncSession], client: redis.Redis,
-                       run_id: str, kind: str, data: dict[str, Any],
-                       heartbeat: bool = False) -> str | None:
-    """Stores and publishes one event. With `heartbeat`, the same transaction also marks the
-    running run alive and returns its status, so a worker learns of a cancel for free."""
-    status = None
-    async with sessions() as session:
-        # Events are progress telemetry: not waiting for the WAL flush is worth losing the last
-        # few of them in a database crash. Results and state changes still commit durably.
-        await session.execute(text("SET LOCAL synchronous_commit = off"))
-        event_id = (await session.execute(
-            insert(RunEvent).values(run_id=uuid.UUID(run_id), type=kind, data=data)
-            .returning(RunEvent.id))).scalar_one()
-        if heartbeat:
-            status = (await session.execute(
-                update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id))
-                .values(heartbeat_at=func.now()).returning(ResearchRun.status))).scalar()
-        await session.commit()
-    await client.publish(channel(run_id), json.dumps({"id": event_id, "type": kind,
+async def record_event(pool: asyncpg.Pool, client: redis.Redis, run_id: str, kind: str,
+                       data: dict[str, Any], heartbeat: bool = False) -> str | None:
+    """Stores and publishes one event. With `heartbeat`, also marks the running run alive and
+    returns its status.
+
+    Workers pass a pool whose sessions run with synchronous_commit off (db/hot_path.py):
+    events are progress telemetry, and not waiting for the WAL flush is worth losing the last
+    few of them in a database crash. Results and state changes still commit durably.
+    """
+    row = await pool.fetchrow(_RECORD, uuid.UUID(run_id), kind, data, heartbeat)
+    assert row is not None
+    await client.publish(channel(run_id), json.dumps({"id": row["id"], "type": kind,
                                                       "data": data}))
+    status: str | None = row["status"]
     return status

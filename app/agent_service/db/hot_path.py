@@ -26,9 +26,15 @@ async def _codecs(connection: asyncpg.Connection) -> None:
                                         schema="pg_catalog")
 
 
-async def create_pool(url: str, size: int) -> asyncpg.Pool:
-    """A pool for the hot path; `url` is the libpq URL (`sslmode` is honoured)."""
+async def create_pool(url: str, size: int, *, durable: bool = True) -> asyncpg.Pool:
+    """A pool for the hot path; `url` is the libpq URL (`sslmode` is honoured).
+
+    `durable=False` commits without waiting for the WAL flush (synchronous_commit off), for
+    telemetry such as run events that may lose the last few rows in a database crash.
+    """
+    settings = {} if durable else {"synchronous_commit": "off"}
     return await asyncpg.create_pool(url, min_size=1, max_size=size, init=_codecs,
+                                     server_settings=settings,
                                      # Idle connections are closed, so a failover or a
                                      # restarted database leaves no stale ones for long.
                                      max_inactive_connection_lifetime=300)

@@ -21,6 +21,7 @@ from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunC
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
 from agent_service.core.tracing import configure_tracing, run_span
+from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import health, runs
 from agent_service.jobs.queue import TASK, make_queue
@@ -38,6 +39,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
                                 pool_size=max(2, settings.worker_concurrency))
     ctx["sessions"] = make_sessionmaker(ctx["engine"])
+    ctx["events"] = await create_pool(settings.database_url.get_secret_value(),
+                                      size=max(2, settings.worker_concurrency), durable=False)
     ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
                               settings.prices())
@@ -57,6 +60,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await task
     await ctx["router"].aclose()
     await ctx["redis"].aclose()
+    await ctx["events"].close()
     await ctx["engine"].dispose()
     log.info("worker stopped")
 
@@ -85,7 +89,7 @@ async def run_research(ctx: dict[str, Any], *, run_id: str, request_id: str | No
 
 async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None) -> str:
     job = ctx["job"]
-    sessions, client = ctx["sessions"], ctx["redis"]
+    sessions, events, client = ctx["sessions"], ctx["events"], ctx["redis"]
     structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
     try:
         async with sessions() as session:
@@ -100,7 +104,7 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
         async def emit(kind: str, data: dict[str, Any]) -> None:
             nonlocal last_status, last_queue_beat
             # Every event is also a heartbeat for our reaper and tells us the run's status.
-            last_status = await record_event(sessions, client, run_id, kind, data,
+            last_status = await record_event(events, client, run_id, kind, data,
                                              heartbeat=True) or last_status
             # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice.
             if time.monotonic() - last_queue_beat > job.heartbeat / 3:
@@ -115,7 +119,7 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             result = await ctx["agent"].run(claimed.question, claimed.max_sources, emit,
                                             cancelled)
         except RunCancelled:
-            await record_event(sessions, client, run_id, "cancelled", {})
+            await record_event(events, client, run_id, "cancelled", {})
             log.info("run cancelled")
             return "cancelled"
         except BudgetExceeded as error:
@@ -137,7 +141,7 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             return "skipped"
         RUNS.labels("succeeded").inc()
         RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
-        await record_event(sessions, client, run_id, "completed",
+        await record_event(events, client, run_id, "completed",
                            {"sources": len(result.sources), "cost_usd": str(result.cost_usd)})
         log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
         return "succeeded"
@@ -153,7 +157,7 @@ async def _finish_failed(ctx: dict[str, Any], run_id: str, error: str,
         RUNS.labels("failed").inc()
         if created_at_epoch is not None:
             RUN_DURATION.observe(max(0.0, time.time() - created_at_epoch))
-        await record_event(ctx["sessions"], ctx["redis"], run_id, "failed", {"error": error})
+        await record_event(ctx["events"], ctx["redis"], run_id, "failed", {"error": error})
         log.warning("run failed", run_id=run_id, error=error)
     return "failed"
 

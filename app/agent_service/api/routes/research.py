@@ -127,7 +127,7 @@ async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
     RUNS.labels("cancelled").inc()
     audit.info("run cancelled", run_id=str(run_id), key_prefix=key.prefix,
                previous_status=previous)
-    await record_event(svc.sessions, svc.redis, str(run_id), "cancelled",
+    await record_event(svc.pg, svc.redis, str(run_id), "cancelled",
                        {"previous_status": previous})
     await db.refresh(run)
     return _detail(run)
