@@ -33,7 +33,6 @@ _TIMED_ROUTES = 'route=~"/api/.*",route!~".*/events"'
 class AlertThresholds:
     """What the rules compare against; every value comes from the stack config."""
 
-    namespace: str
     availability_target: float
     """Fraction of API requests that must not fail with 5xx, e.g. 0.999."""
     latency_target: float
@@ -68,9 +67,10 @@ def runbook_anchor(alert_name: str) -> str:
 
 
 class _Rules:
-    def __init__(self, t: AlertThresholds) -> None:
+    def __init__(self, t: AlertThresholds, namespace: str) -> None:
         self.t = t
-        ns = f'namespace="{t.namespace}"'
+        self.namespace = namespace
+        ns = f'namespace="{namespace}"'
 
         def sel(*matchers: str) -> str:
             return "{" + ",".join((ns, *matchers)) + "}"
@@ -159,7 +159,7 @@ class _Rules:
             Alert("AgentApiTargetsDown", "absent(up" + self.sel('container="api"') + " == 1)",
                   "5m",
                   "critical", "No API pod is being scraped successfully",
-                  f"Prometheus has no healthy API target in {t.namespace}: the API is down or "
+                  f"Prometheus has no healthy API target in {self.namespace}: the API is down or "
                   "its ServiceMonitor no longer matches."),
         ]
 
@@ -265,9 +265,10 @@ class _Rules:
         ]
 
 
-def rule_groups(t: AlertThresholds) -> list[dict[str, Any]]:
-    """The groups of a PrometheusRule spec (also a valid `promtool` rule file's `groups`)."""
-    rules = _Rules(t)
+def rule_groups(t: AlertThresholds, namespace: str) -> list[dict[str, Any]]:
+    """The groups of a PrometheusRule spec (also a valid `promtool` rule file's `groups`) for
+    the service running in `namespace`."""
+    rules = _Rules(t, namespace)
 
     def as_rule(alert: Alert) -> dict[str, Any]:
         return {

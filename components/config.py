@@ -19,6 +19,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.config_schema import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.monitoring_settings import MonitoringSettings, read_monitoring
+from components.patterns import IAM_ROLE, QUANTITY
 from components.service_settings import ServiceSettings, read_service
 from components.tracing_settings import TracingSettings, read_tracing
 
@@ -37,14 +38,12 @@ _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _CACHE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-_IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g")
 _AWS_NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _SQL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _K8S_VERSION = re.compile(r"^1\.\d{2}$")
 _MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
 _MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
-_QUANTITY = re.compile(r"^[1-9]\d*(Mi|Gi|Ti)$")
 _REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d{1,5})?(/[a-z0-9._/-]+)?$")
 # An image reference with an explicit tag or digest; `latest` is refused separately.
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$")
@@ -344,7 +343,7 @@ def _read_cluster(r: _Reader, prod: bool) -> ClusterSettings:
             r.fail("adminPrincipalArns", arn, "expected arn:aws:iam::<account>:role/<name> "
                                               "or :user/<name>")
     role = r.optional_string("kubeconfigRoleArn")
-    if role and not _IAM_ROLE.match(role):
+    if role and not IAM_ROLE.match(role):
         r.fail("kubeconfigRoleArn", role, "expected arn:aws:iam::<account>:role/<name>")
     log_types = r.strings("clusterLogTypes")
     for log_type in log_types:
@@ -418,7 +417,7 @@ def _read_cache(r: _Reader, prod: bool) -> CacheSettings:
 
 
 def _read_local(r: _Reader) -> LocalSettings:
-    size = r.matching("localVolumeSize", _QUANTITY, "a size such as 5Gi")
+    size = r.matching("localVolumeSize", QUANTITY, "a size such as 5Gi")
     images = []
     for key in ("localPostgresImage", "localRedisImage"):
         image = r.matching(key, _PINNED_IMAGE, "an image reference such as postgres:17.6-alpine")

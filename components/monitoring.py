@@ -23,7 +23,7 @@ import pulumi_random as random
 import yaml
 
 from components.agent_service import alb_annotations
-from components.alert_rules import AlertThresholds, rule_groups
+from components.alert_rules import rule_groups
 from components.alertmanager_config import alertmanager_config
 from components.dashboards import DATASOURCE_UID, dashboards
 from components.monitoring_settings import MonitoringSettings
@@ -59,16 +59,6 @@ class MonitoringArgs:
     aws_tags: Mapping[str, str] = field(default_factory=dict)
     jaeger_url: str | None = None
     """Jaeger's query URL, added to Grafana as a data source when traces stay in-cluster."""
-
-
-def thresholds(m: MonitoringSettings, service_namespace: str) -> AlertThresholds:
-    return AlertThresholds(
-        namespace=service_namespace, availability_target=m.availability_target,
-        latency_target=m.latency_target, latency_threshold=m.latency_threshold,
-        error_ratio=m.error_ratio, latency_p95_seconds=m.latency_p95_seconds,
-        latency_p99_seconds=m.latency_p99_seconds, queue_depth=m.queue_depth,
-        queue_age_seconds=m.queue_age_seconds, llm_error_ratio=m.llm_error_ratio,
-        llm_cost_usd_per_hour=m.llm_cost_usd_per_hour, runbook_url=m.runbook_url)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -133,7 +123,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="agent-service", namespace=self._ns,
                                                 labels={**SELECTOR, **_part_of()}),
-            spec={"groups": rule_groups(thresholds(m, args.service_namespace_name))},
+            spec={"groups": rule_groups(m.alerts, args.service_namespace_name)},
             opts=after_release)
         for filename, document in dashboards(args.service_namespace_name).items():
             k8s.core.v1.ConfigMap(

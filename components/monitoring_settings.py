@@ -6,19 +6,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.alert_rules import LATENCY_BUCKET_LABELS
+from components.alert_rules import LATENCY_BUCKET_LABELS, AlertThresholds
+from components.patterns import DNS_NAME, HTTP_URL, QUANTITY
 
 if TYPE_CHECKING:
     from components.config import _Reader
 
 _DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
-_QUANTITY = re.compile(r"^[1-9]\d*(Mi|Gi|Ti)$")
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                       r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST_PORT = re.compile(r"^[a-z0-9.-]+:\d{1,5}$")
 _SLACK_CHANNEL = re.compile(r"^[#@][\w.-]{1,80}$")
-_URL = re.compile(r"^https?://\S+$")
 RECEIVER_SECRETS = ("alertSlackWebhookUrl", "alertPagerdutyRoutingKey", "alertSmtpPassword")
 
 
@@ -43,17 +40,7 @@ class MonitoringSettings:
     pagerduty: bool
     """A PagerDuty routing key is set (as a secret)."""
     email: EmailSettings | None
-    availability_target: float
-    latency_target: float
-    latency_threshold: str
-    error_ratio: float
-    latency_p95_seconds: float
-    latency_p99_seconds: float
-    queue_depth: int
-    queue_age_seconds: int
-    llm_error_ratio: float
-    llm_cost_usd_per_hour: float
-    runbook_url: str
+    alerts: AlertThresholds
 
     @property
     def has_receiver(self) -> bool:
@@ -108,10 +95,10 @@ def read_monitoring(r: _Reader, secret_keys: frozenset[str]) -> MonitoringSettin
                                   f"`pulumi config set --secret {key} <value>`")
     retention = r.matching("prometheusRetention", _DURATION, "a duration such as 15d")
     storage = r.optional_string("prometheusStorageSize")
-    if storage and not _QUANTITY.match(storage):
+    if storage and not QUANTITY.match(storage):
         r.fail("prometheusStorageSize", storage, "expected a size such as 50Gi, or empty")
     host = r.optional_string("grafanaIngressHost")
-    if host and not _DNS_NAME.match(host):
+    if host and not DNS_NAME.match(host):
         r.fail("grafanaIngressHost", host, "expected a lower-case DNS name such as "
                                            "grafana.example.com")
     channel = r.matching("alertSlackChannel", _SLACK_CHANNEL, "a channel such as #alerts")
@@ -120,17 +107,7 @@ def read_monitoring(r: _Reader, secret_keys: frozenset[str]) -> MonitoringSettin
         r.fail("sloLatencyThresholdSeconds", threshold,
                "must be a histogram bucket of the service: " + ", ".join(LATENCY_BUCKET_LABELS))
         threshold = "0.5"
-    runbook = r.matching("runbookBaseUrl", _URL, "an http(s) URL")
-    return MonitoringSettings(
-        enabled=r.boolean("monitoringEnabled"),
-        replicas=r.integer("monitoringReplicas", 1, 5),
-        retention=retention,
-        storage_size=storage,
-        grafana_host=host,
-        slack_channel=channel,
-        slack="alertSlackWebhookUrl" in r.present_secret_keys,
-        pagerduty="alertPagerdutyRoutingKey" in r.present_secret_keys,
-        email=_email(r, r.present_secret_keys),
+    alerts = AlertThresholds(
         availability_target=_percent(r, "sloAvailabilityTarget"),
         latency_target=_percent(r, "sloLatencyTarget"),
         latency_threshold=threshold,
@@ -141,5 +118,16 @@ def read_monitoring(r: _Reader, secret_keys: frozenset[str]) -> MonitoringSettin
         queue_age_seconds=r.integer("alertQueueAgeSeconds", 10, 86_400),
         llm_error_ratio=_number(r, "alertLlmErrorRatio", 0.001, 1, "0.1"),
         llm_cost_usd_per_hour=_number(r, "llmCostBudgetUsdPerHour", 0.01, 1_000_000, "10"),
-        runbook_url=runbook,
+        runbook_url=r.matching("runbookBaseUrl", HTTP_URL, "an http(s) URL"))
+    return MonitoringSettings(
+        enabled=r.boolean("monitoringEnabled"),
+        replicas=r.integer("monitoringReplicas", 1, 5),
+        retention=retention,
+        storage_size=storage,
+        grafana_host=host,
+        slack_channel=channel,
+        slack="alertSlackWebhookUrl" in r.present_secret_keys,
+        pagerduty="alertPagerdutyRoutingKey" in r.present_secret_keys,
+        email=_email(r, r.present_secret_keys),
+        alerts=alerts,
     )

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
+from components.patterns import DNS_NAME, HTTP_URL, IAM_ROLE, K8S_NAME
+
 if TYPE_CHECKING:
     from components.config import _Reader
 
@@ -23,13 +25,8 @@ PROVIDERS_WITH_KEYS = {"openai": "openaiApiKey", "anthropic": "anthropicApiKey"}
 
 _CPU = re.compile(r"^(?P<milli>[1-9]\d*)m$|^(?P<cores>\d+(\.\d{1,3})?)$")
 _MEMORY = re.compile(r"^(?P<n>[1-9]\d*)(?P<unit>Mi|Gi)$")
-_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                       r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-_K8S_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
-_IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _RATE = re.compile(r"^[1-9]\d*/(second|minute|hour)$")
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$")
 # The Kubernetes name of a ConfigMap key or model id: no spaces, no quotes.
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 
@@ -141,9 +138,9 @@ def _replicas(r: _Reader, role: str, prod: bool) -> tuple[int, int]:
 
 def _ingress(r: _Reader, prod: bool) -> IngressSettings:
     enabled = r.boolean("ingressEnabled")
-    class_name = r.matching("ingressClassName", _K8S_NAME, "an IngressClass name such as alb")
+    class_name = r.matching("ingressClassName", K8S_NAME, "an IngressClass name such as alb")
     host = r.optional_string("ingressHost")
-    if host and not _DNS_NAME.match(host):
+    if host and not DNS_NAME.match(host):
         r.fail("ingressHost", host, "expected a lower-case DNS name such as api.example.com")
     scheme = r.choice("ingressScheme",
                       cast(tuple[IngressScheme, ...], ("internal", "internet-facing")))
@@ -152,9 +149,9 @@ def _ingress(r: _Reader, prod: bool) -> IngressSettings:
         r.fail("ingressCertificateArn", certificate,
                "expected arn:aws:acm:<region>:<account>:certificate/<id>")
     tls_secret = r.optional_string("ingressTlsSecret")
-    if tls_secret and not _K8S_NAME.match(tls_secret):
+    if tls_secret and not K8S_NAME.match(tls_secret):
         r.fail("ingressTlsSecret", tls_secret, "expected a Secret name such as api-tls")
-    controller = r.matching("ingressControllerNamespace", _K8S_NAME,
+    controller = r.matching("ingressControllerNamespace", K8S_NAME,
                             "a namespace name such as kube-system")
     ingress = IngressSettings(enabled, class_name, host, scheme, certificate, tls_secret,
                               controller)
@@ -191,7 +188,7 @@ def _llm(r: _Reader, secret_keys: frozenset[str], set_keys: frozenset[str]) -> L
         except ValueError:
             r.fail("llmEgressCidrs", cidr, "expected IPv4 CIDRs such as 203.0.113.0/24")
     base_url = r.optional_string("openaiBaseUrl")
-    if base_url and not _URL.match(base_url):
+    if base_url and not HTTP_URL.match(base_url):
         r.fail("openaiBaseUrl", base_url, "expected an http(s) URL such as http://vllm:8000/v1")
     openai_model = r.matching("openaiModel", _MODEL, "a model id such as gpt-4.1-mini")
     anthropic_model = r.matching("anthropicModel", _MODEL,
@@ -202,12 +199,12 @@ def _llm(r: _Reader, secret_keys: frozenset[str], set_keys: frozenset[str]) -> L
 
 def read_service(r: _Reader, prod: bool, secret_keys: frozenset[str]) -> ServiceSettings:
     """Reads the service's keys; `secret_keys` names the keys that were set as secrets."""
-    namespace = r.matching("serviceNamespace", _K8S_NAME, "a namespace name such as agent")
+    namespace = r.matching("serviceNamespace", K8S_NAME, "a namespace name such as agent")
     api_min, api_max = _replicas(r, "api", prod)
     worker_min, worker_max = _replicas(r, "worker", prod)
     timeout = r.integer("jobTimeoutSeconds", 10, 3600)
     role = r.optional_string("serviceAccountRoleArn")
-    if role and not _IAM_ROLE.match(role):
+    if role and not IAM_ROLE.match(role):
         r.fail("serviceAccountRoleArn", role, "expected arn:aws:iam::<account>:role/<name>")
     rate = r.matching("rateLimit", _RATE, "a rate such as 120/minute")
     level = r.choice("logLevel", cast(tuple[LogLevel, ...], ("DEBUG", "INFO", "WARNING",

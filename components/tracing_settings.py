@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
+from components.patterns import HTTP_URL, QUANTITY
+
 if TYPE_CHECKING:
     from components.config import _Reader
 
 Backend = Literal["jaeger", "otlp"]
-_QUANTITY = re.compile(r"^[1-9]\d*(Mi|Gi|Ti)$")
-_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
@@ -40,10 +40,10 @@ def read_tracing(r: _Reader, secret_keys: frozenset[str], monitoring: bool) -> T
     except ValueError:
         r.fail("tracingSampleRatio", raw_ratio, "expected a number from 0 to 1 such as 0.1")
         ratio = 0.0
-    size = r.matching("tracingStorageSize", _QUANTITY, "a size such as 20Gi")
+    size = r.matching("tracingStorageSize", QUANTITY, "a size such as 20Gi")
     retention = r.integer("tracingRetentionHours", 1, 24 * 90)
     endpoint = r.optional_string("tracingOtlpEndpoint")
-    if endpoint and not _URL.match(endpoint):
+    if endpoint and not HTTP_URL.match(endpoint):
         r.fail("tracingOtlpEndpoint", endpoint, "expected an http(s) URL such as "
                                                 "https://tempo.example.com:4318")
     if enabled and backend == "otlp" and not endpoint:

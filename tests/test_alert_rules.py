@@ -4,13 +4,14 @@ alert fires on a bad series and stays silent on a healthy one."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from promtool import promtool
+from test_config import settings_for
 
 from components.alert_rules import (
     BURN_RATE_ALERTS,
@@ -23,11 +24,11 @@ from harness import ROOT
 
 NS = 'namespace="agent-service"'
 THRESHOLDS = AlertThresholds(
-    namespace="agent-service", availability_target=0.999, latency_target=0.99,
+    availability_target=0.999, latency_target=0.99,
     latency_threshold="0.5", error_ratio=0.05, latency_p95_seconds=1.0,
     latency_p99_seconds=2.5, queue_depth=100, queue_age_seconds=600, llm_error_ratio=0.1,
     llm_cost_usd_per_hour=10.0, runbook_url="https://example.test/docs/runbooks.md")
-GROUPS = rule_groups(THRESHOLDS)
+GROUPS = rule_groups(THRESHOLDS, "agent-service")
 
 
 def series(name: str, values: str, **labels: str) -> dict[str, str]:
@@ -224,6 +225,12 @@ def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
     result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode != 0
+
+
+def test_the_cases_use_the_production_thresholds() -> None:
+    # The promtool cases prove the rules as prod ships them, not some other configuration.
+    prod = settings_for("prod").monitoring.alerts
+    assert replace(prod, runbook_url=THRESHOLDS.runbook_url) == THRESHOLDS
 
 
 def test_every_alert_has_a_case() -> None:

@@ -15,7 +15,7 @@ from test_config import settings_for
 
 from components.alert_rules import rule_groups
 from components.config import ConfigError
-from components.monitoring import CHART, thresholds
+from components.monitoring import CHART
 from harness import STACKS, Rendered, Resource, stack_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -116,7 +116,7 @@ def test_a_monitor_without_the_label_would_be_ignored(stacks: dict[str, Rendered
 def test_rules_are_generated_from_the_stack_config(stacks: dict[str, Rendered],
                                                    render_with: Any) -> None:
     rule = stacks["prod"].one(RULE).inputs
-    expected = rule_groups(thresholds(settings_for("prod").monitoring, "agent-service"))
+    expected = rule_groups(settings_for("prod").monitoring.alerts, "agent-service")
     assert json.loads(json.dumps(rule["spec"]["groups"])) == json.loads(json.dumps(expected))
     tighter = render_with("prod", {"sloAvailabilityTarget": "99.99",
                                    "llmCostBudgetUsdPerHour": "2.5"}).one(RULE).inputs
