@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 from kubernetes_validate import validate
 from kubernetes_validate.utils import ValidationError
 
 from components.config_schema import KEYS_BY_NAME
-from harness import STACKS, Rendered, stack_config
+from harness import ROOT, STACKS, Rendered, stack_config
 
-# Custom resources have no schema in kubernetes-validate; their CRDs come with the charts that
-# install them. The tests of the components that create them check their fields, and any other
-# custom kind fails here until it is listed.
+# Custom resources have no schema in kubernetes-validate. They are checked against the schemas of
+# their CRDs instead (KEDA's and the Prometheus Operator's, packaged by kubernetes-models on npm
+# and run by tests/crd_schemas/validate.mjs); any other custom kind fails there until it is added.
+CRD_SCHEMAS = ROOT / "tests" / "crd_schemas"
 CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject"),
                 ("monitoring.coreos.com/v1", "ServiceMonitor"),
                 ("monitoring.coreos.com/v1", "PodMonitor"),
@@ -42,3 +49,37 @@ def test_the_validator_rejects_an_unknown_field() -> None:
            "spec": {"ports": [{"port": 80}], "typo": True}}
     with pytest.raises(ValidationError):
         validate(bad, "1.34.0", strict=True)
+
+
+def validate_custom(objects: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    node = shutil.which("node")
+    assert node, "node is required to validate custom resources"
+    assert (CRD_SCHEMAS / "node_modules" / "@kubernetes-models").is_dir(), \
+        "run `make venv` (npm ci --prefix tests/crd_schemas) first"
+    result = subprocess.run([node, str(CRD_SCHEMAS / "validate.mjs")],
+                            input=json.dumps(objects), capture_output=True, text=True,
+                            timeout=60, check=True)
+    found: list[dict[str, Any]] = json.loads(result.stdout)
+    return found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_custom_resources_match_their_crd_schemas(stacks: dict[str, Rendered],
+                                                  stack: str) -> None:
+    custom = [dict(o.inputs) for o in stacks[stack].kubernetes_objects()
+              if (o.inputs.get("apiVersion"), o.inputs.get("kind")) in CUSTOM_KINDS]
+    assert custom, stack
+    results = validate_custom(custom)
+    assert len(results) == len(custom)
+    failures = [r for r in results if r["error"]]
+    assert not failures, failures
+
+
+def test_the_crd_validator_rejects_a_wrong_type_and_an_unknown_kind() -> None:
+    bad = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "w"},
+           "spec": {"scaleTargetRef": {"name": "x"}, "minReplicaCount": "two",
+                    "triggers": [{"type": "redis", "metadata": {}}]}}
+    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    results = validate_custom([bad, unknown])
+    assert "minReplicaCount must be integer" in results[0]["error"]
+    assert "no schema for example.com/v1 Widget" in results[1]["error"]
