@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -51,7 +51,7 @@ def test_the_validator_rejects_an_unknown_field() -> None:
         validate(bad, "1.34.0", strict=True)
 
 
-def validate_custom(objects: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def validate_custom(objects: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     node = shutil.which("node")
     assert node, "node is required to validate custom resources"
     assert (CRD_SCHEMAS / "node_modules" / "@kubernetes-models").is_dir(), \
