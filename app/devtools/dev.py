@@ -50,7 +50,10 @@ def main() -> int:
                           WORKER_METRICS_PORT=str(WORKER_METRICS_PORT))
         command = [sys.executable, "-m", "agent_service"]
         roles = {"api": ["--host", "127.0.0.1", "--port", str(API_PORT)], "worker": []}
-        children = {role: subprocess.Popen([*command, role, *extra], env=env, cwd=APP_DIR)
+        # Own sessions: Ctrl-C reaches only this script, which stops the API and the worker
+        # before Redis and Postgres, so nothing logs errors about servers already gone.
+        children = {role: subprocess.Popen([*command, role, *extra], env=env, cwd=APP_DIR,
+                                           start_new_session=True)
                     for role, extra in roles.items()}
         try:
             base = f"http://127.0.0.1:{API_PORT}"

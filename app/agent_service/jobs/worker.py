@@ -213,4 +213,8 @@ async def serve_worker(settings: Settings) -> None:
     try:
         await worker.start()
     finally:
-        await worker.queue.disconnect()
+        # Stopping must not fail because Redis already went away (as on a whole-stack stop).
+        try:
+            await worker.queue.disconnect()
+        except (ConnectionError, redis.ConnectionError) as error:
+            log.warning("queue disconnect failed; Redis is gone", error=str(error))
