@@ -153,12 +153,17 @@ class Monitoring(pulumi.ComponentResource):
             prometheus_spec["storageSpec"] = {"volumeClaimTemplate": {"spec": {
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": m.storage_size}}}}}
+        alertmanager_spec: dict[str, Any] = {
+            "replicas": m.replicas, "useExistingSecret": True,
+            "configSecret": ALERTMANAGER_SECRET}
+        if m.storage_size:
+            # Silences and the notification log survive a restart.
+            alertmanager_spec["storage"] = {"volumeClaimTemplate": {"spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}}
         values: dict[str, Any] = {
             "fullnameOverride": RELEASE,
             "prometheus": {"prometheusSpec": prometheus_spec},
-            "alertmanager": {"alertmanagerSpec": {
-                "replicas": m.replicas, "useExistingSecret": True,
-                "configSecret": ALERTMANAGER_SECRET}},
+            "alertmanager": {"alertmanagerSpec": alertmanager_spec},
             "grafana": {
                 "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
                           "passwordKey": "admin-password"},

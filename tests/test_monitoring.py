@@ -52,11 +52,14 @@ def test_chart_is_pinned_and_sized_per_stack(stacks: dict[str, Rendered], stack:
     replicas, retention, size = expected[stack]
     assert (spec["replicas"], spec["retention"]) == (replicas, retention)
     assert release["values"]["alertmanager"]["alertmanagerSpec"]["replicas"] == replicas
+    alertmanager = release["values"]["alertmanager"]["alertmanagerSpec"]
     if size:
         claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
         assert claim["resources"]["requests"]["storage"] == size
+        assert alertmanager["storage"]["volumeClaimTemplate"]["spec"]["resources"]
     else:
         assert "storageSpec" not in spec
+        assert "storage" not in alertmanager
 
 
 @pytest.mark.parametrize(("stack", "managed"), [("prod", True), ("dev", True),
