@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from support import api_client, make_settings, running_worker, wait_for_status
 
 from agent_service.core.config import Settings
+from agent_service.db.hot_path import create_pool
 from agent_service.db.models import RunEvent
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import runs
@@ -110,19 +111,15 @@ async def test_complete_is_written_once_even_when_racing(settings: Settings,
                                                          auth: dict[str, str]) -> None:
     run_id = (await client.post("/api/v1/research", headers=auth,
                                 json={"question": QUESTION})).json()["id"]
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=4)
-    sessions = make_sessionmaker(engine)
-    async with sessions() as session:
-        assert await runs.claim(session, run_id) is not None
+    pool = await create_pool(settings.database_url.get_secret_value(), size=4)
+    assert await runs.claim(pool, run_id) is not None
 
     async def finish(answer: str) -> bool:
-        async with sessions() as session:
-            return await runs.complete(session, run_id, answer=answer, sources=[],
-                                       prompt_tokens=1, completion_tokens=1,
-                                       cost_usd=Decimal(0))
+        return await runs.complete(pool, run_id, answer=answer, sources=[], prompt_tokens=1,
+                                   completion_tokens=1, cost_usd=Decimal(0))
 
     results = await asyncio.gather(*(finish(f"answer {n}") for n in range(4)))
-    await engine.dispose()
+    await pool.close()
     assert sorted(results) == [False, False, False, True]
 
 

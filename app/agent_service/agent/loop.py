@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
 
 from agent_service.agent.search import Hit, search
 from agent_service.llm.base import LLMRequest, Passage
@@ -53,10 +53,9 @@ class AgentResult:
 
 
 class ResearchAgent:
-    def __init__(self, router: LLMRouter, sessions: async_sessionmaker[AsyncSession],
-                 budget: Budget) -> None:
+    def __init__(self, router: LLMRouter, pool: asyncpg.Pool, budget: Budget) -> None:
         self.router = router
-        self.sessions = sessions
+        self.pool = pool
         self.budget = budget
 
     async def run(self, question: str, max_sources: int, emit: Emit,
@@ -94,8 +93,7 @@ class ResearchAgent:
         hits: dict[str, Hit] = {}
         for iteration, query in enumerate(queries, start=1):
             await step(f"search {iteration}")
-            async with self.sessions() as session:
-                found = await search(session, query, limit=max_sources)
+            found = await search(self.pool, query, limit=max_sources)
             new = [h for h in found if h.document_id not in hits]
             for hit in new[: max_sources - len(hits)]:
                 hits[hit.document_id] = hit

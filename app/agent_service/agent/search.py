@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from agent_service.llm.offline import keywords
 
 # Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come first.
-SEARCH_SQL = text("""
+# Plain asyncpg: a run searches up to agentMaxIterations times (see db/hot_path.py for why).
+SEARCH_SQL = """
     SELECT id, title, source, content, ts_rank_cd(search, query) AS rank
-    FROM documents, to_tsquery('english', :query) AS query
+    FROM documents, to_tsquery('english', $1) AS query
     WHERE search @@ query
     ORDER BY rank DESC, created_at DESC
-    LIMIT :limit
-""")
+    LIMIT $2
+"""
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,10 @@ def tsquery(query: str) -> str | None:
     return " | ".join(words) if words else None
 
 
-async def search(session: AsyncSession, query: str, limit: int) -> list[Hit]:
+async def search(pool: asyncpg.Pool, query: str, limit: int) -> list[Hit]:
     expression = tsquery(query)
     if expression is None:
         return []
-    rows = await session.execute(SEARCH_SQL, {"query": expression, "limit": limit})
-    return [Hit(str(r.id), r.title, r.source, r.content, float(r.rank)) for r in rows]
+    rows = await pool.fetch(SEARCH_SQL, expression, limit)
+    return [Hit(str(r["id"]), r["title"], r["source"], r["content"], float(r["rank"]))
+            for r in rows]

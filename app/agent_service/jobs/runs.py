@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,33 +25,37 @@ class ClaimedRun:
     created_at_epoch: float
 
 
-async def claim(session: AsyncSession, run_id: str) -> ClaimedRun | None:
+# claim and complete run once per run in a worker, in plain asyncpg (see db/hot_path.py).
+_CLAIM = """
+UPDATE research_runs
+SET status = 'running', attempts = attempts + 1, heartbeat_at = now(),
+    started_at = coalesce(started_at, now())
+WHERE id = $1 AND status IN ('queued', 'running')
+RETURNING question, max_sources, options, extract(epoch FROM created_at)::float8 AS created
+"""
+_COMPLETE = """
+UPDATE research_runs
+SET status = 'succeeded', answer = $2, sources = $3, prompt_tokens = $4,
+    completion_tokens = $5, cost_usd = $6, error = NULL, finished_at = now()
+WHERE id = $1 AND status = 'running'
+RETURNING id
+"""
+
+
+async def claim(pool: asyncpg.Pool, run_id: str) -> ClaimedRun | None:
     """Marks the run running; None when it already finished or was cancelled."""
-    row = (await session.execute(
-        update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
-                                  ResearchRun.status.in_(ACTIVE))
-        .values(status="running", attempts=ResearchRun.attempts + 1, heartbeat_at=func.now(),
-                started_at=func.coalesce(ResearchRun.started_at, func.now()))
-        .returning(ResearchRun.question, ResearchRun.max_sources, ResearchRun.options,
-                   func.extract("epoch", ResearchRun.created_at)))).first()
-    await session.commit()
+    row = await pool.fetchrow(_CLAIM, uuid.UUID(run_id))
     if row is None:
         return None
-    return ClaimedRun(row[0], row[1], row[2], float(row[3]))
+    return ClaimedRun(row["question"], row["max_sources"], row["options"], row["created"])
 
 
-async def complete(session: AsyncSession, run_id: str, *, answer: str,
+async def complete(pool: asyncpg.Pool, run_id: str, *, answer: str,
                    sources: list[dict[str, Any]], prompt_tokens: int, completion_tokens: int,
                    cost_usd: Decimal) -> bool:
     """Writes the result exactly once; False if another delivery (or a cancel) won."""
-    row = (await session.execute(
-        update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
-                                  ResearchRun.status == "running")
-        .values(status="succeeded", answer=answer, sources=sources,
-                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                cost_usd=cost_usd, error=None, finished_at=func.now())
-        .returning(ResearchRun.id))).first()
-    await session.commit()
+    row = await pool.fetchrow(_COMPLETE, uuid.UUID(run_id), answer, sources, prompt_tokens,
+                              completion_tokens, cost_usd)
     return row is not None
 
 

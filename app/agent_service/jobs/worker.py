@@ -39,12 +39,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
                                 pool_size=max(2, settings.worker_concurrency))
     ctx["sessions"] = make_sessionmaker(ctx["engine"])
-    ctx["events"] = await create_pool(settings.database_url.get_secret_value(),
-                                      size=max(2, settings.worker_concurrency), durable=False)
+    url = settings.database_url.get_secret_value()
+    size = max(2, settings.worker_concurrency)
+    ctx["pg"] = await create_pool(url, size=size)
+    ctx["events"] = await create_pool(url, size=size, durable=False)
     ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
                               settings.prices())
-    ctx["agent"] = ResearchAgent(ctx["router"], ctx["sessions"], Budget(
+    ctx["agent"] = ResearchAgent(ctx["router"], ctx["pg"], Budget(
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
@@ -61,6 +63,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["router"].aclose()
     await ctx["redis"].aclose()
     await ctx["events"].close()
+    await ctx["pg"].close()
     await ctx["engine"].dispose()
     log.info("worker stopped")
 
@@ -89,11 +92,10 @@ async def run_research(ctx: dict[str, Any], *, run_id: str, request_id: str | No
 
 async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None) -> str:
     job = ctx["job"]
-    sessions, events, client = ctx["sessions"], ctx["events"], ctx["redis"]
+    pg, events, client = ctx["pg"], ctx["events"], ctx["redis"]
     structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
     try:
-        async with sessions() as session:
-            claimed = await runs.claim(session, run_id)
+        claimed = await runs.claim(pg, run_id)
         if claimed is None:
             log.info("run already finished or cancelled; duplicate delivery ignored")
             return "skipped"
@@ -131,11 +133,10 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             return await _finish_failed(ctx, run_id, f"LLM providers failed: {error}",
                                         claimed.created_at_epoch)
 
-        async with sessions() as session:
-            won = await runs.complete(
-                session, run_id, answer=result.answer, sources=result.sources,
-                prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                cost_usd=result.cost_usd)
+        won = await runs.complete(
+            pg, run_id, answer=result.answer, sources=result.sources,
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            cost_usd=result.cost_usd)
         if not won:
             log.info("result already written by another delivery or run cancelled")
             return "skipped"
