@@ -70,17 +70,23 @@ def instrument_app(app: FastAPI) -> None:
 def trace_carrier() -> dict[str, str]:
     """The current trace context as W3C headers, to travel inside a job."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    if _state["configured"]:
+        propagate.inject(carrier)
     return carrier
 
 
 def tag_run(run_id: str) -> None:
-    trace.get_current_span().set_attribute(RUN_ID, run_id)
+    if _state["configured"]:
+        trace.get_current_span().set_attribute(RUN_ID, run_id)
 
 
+# Without tracing these cost nothing: the hot paths call them on every request and run.
 @contextmanager
 def run_span(run_id: str, carrier: dict[str, str] | None, **attributes: Any) -> Iterator[None]:
     """The span of one run attempt in a worker, child of the request that queued the run."""
+    if not _state["configured"]:
+        yield
+        return
     context = propagate.extract(carrier or {})
     with _tracer.start_as_current_span("research.run", context=context,
                                        kind=trace.SpanKind.CONSUMER,
@@ -90,6 +96,9 @@ def run_span(run_id: str, carrier: dict[str, str] | None, **attributes: Any) -> 
 
 @contextmanager
 def llm_span(provider: str, model: str) -> Iterator[None]:
+    if not _state["configured"]:
+        yield
+        return
     with _tracer.start_as_current_span("llm.complete", kind=trace.SpanKind.CLIENT,
                                        attributes={"gen_ai.system": provider,
                                                    "gen_ai.request.model": model}):

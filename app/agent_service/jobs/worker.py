@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as redis
 import structlog
+import uvloop
 from saq import Status, Worker
 from saq.types import PartialTimersDict
 
@@ -203,7 +204,9 @@ def run_worker(settings: Settings | None = None) -> None:
     LIVENESS.limit_seconds = settings.worker_liveness_seconds
     if settings.worker_metrics_port:
         health.serve(settings.worker_metrics_port, LIVENESS)
-    asyncio.run(serve_worker(settings))
+    # uvloop (installed with uvicorn[standard]) roughly halves the event loop's own overhead,
+    # which is most of a worker's CPU between database and Redis round trips.
+    uvloop.run(serve_worker(settings))
 
 
 async def serve_worker(settings: Settings) -> None:
