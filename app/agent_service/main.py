@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url.get_secret_value())
-        pg = await create_pool(settings.database_url.get_secret_value(), size=10)
+        # At most 14 Postgres connections per API process (8 + 3 + 3 overflow): the ORM only
+        # serves the colder routes.
+        engine = make_engine(settings.database_url.get_secret_value(), pool_size=3)
+        pg = await create_pool(settings.database_url.get_secret_value(), size=8)
         client = redis.from_url(settings.redis_url.get_secret_value())
         queue = make_queue(settings)
         await queue.connect()

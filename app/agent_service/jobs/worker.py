@@ -37,13 +37,14 @@ LIVENESS = health.Liveness(limit_seconds=60.0)
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
-                                pool_size=max(2, settings.worker_concurrency))
-    ctx["sessions"] = make_sessionmaker(ctx["engine"])
+    # At most 14 Postgres connections per worker process (8 + 4 + 1 + 1 overflow), whatever the
+    # concurrency: runs hold a connection only for single short statements, so waiting for one
+    # briefly is far cheaper than exhausting max_connections as workers scale out.
     url = settings.database_url.get_secret_value()
-    size = max(2, settings.worker_concurrency)
-    ctx["pg"] = await create_pool(url, size=size)
-    ctx["events"] = await create_pool(url, size=size, durable=False)
+    ctx["engine"] = make_engine(url, pool_size=1)
+    ctx["sessions"] = make_sessionmaker(ctx["engine"])
+    ctx["pg"] = await create_pool(url, size=min(8, max(2, settings.worker_concurrency)))
+    ctx["events"] = await create_pool(url, size=4, durable=False)
     ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
                               settings.prices())
