@@ -8,15 +8,58 @@ SIGTERM before handing them back.
 
 from __future__ import annotations
 
-from saq import Queue
+import asyncio
+
+import redis.exceptions
+import structlog
+from saq import Job, Queue
+from saq.queue.redis import RedisQueue
 
 from agent_service.core.config import Settings
 
 TASK = "run_research"
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 10.0
+log = structlog.get_logger(__name__)
+
+
+def backoff_seconds(failures: int) -> float:
+    """0.5 s after the first failure, doubling, at most 10 s."""
+    exponent: int = max(0, failures - 1)
+    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * float(2 ** exponent))
+
+
+class ResilientRedisQueue(RedisQueue):
+    """SAQ's Redis queue, except that a lost Redis does not turn a worker into a busy loop.
+
+    SAQ starts the next dequeue the moment one fails, so without Redis every worker would spin
+    at full CPU (and the CPU autoscaler would add more of them). A failed dequeue here waits with
+    a capped exponential backoff and reports no job; the first failure and the recovery are
+    logged once each.
+    """
+
+    failures = 0
+    wait = staticmethod(asyncio.sleep)
+
+    async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:
+        try:
+            job = await super().dequeue(timeout, poll_interval)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                ConnectionError) as error:
+            self.failures += 1
+            if self.failures == 1:
+                log.warning("queue unreachable; backing off", error=str(error))
+            await self.wait(backoff_seconds(self.failures))
+            return None
+        if self.failures:
+            log.info("queue reachable again", failed_attempts=self.failures)
+            self.failures = 0
+        return job
 
 
 def make_queue(settings: Settings) -> Queue:
-    return Queue.from_url(settings.redis_url.get_secret_value(), name=settings.queue_name)
+    return ResilientRedisQueue.from_url(settings.redis_url.get_secret_value(),
+                                        name=settings.queue_name)
 
 
 async def enqueue_run(queue: Queue, settings: Settings, run_id: str,
