@@ -17,7 +17,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
-from components.in_cluster_data import DATA_ACCESS_LABEL, PSA_RESTRICTED
+from components.in_cluster_data import DATA_ACCESS_LABEL
+from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 from components.service_network import ServiceNetworkPolicies, ServiceNetworkPoliciesArgs
 from components.service_settings import Resources, ServiceSettings
 
@@ -79,7 +80,7 @@ class AgentService(pulumi.ComponentResource):
         self._args = args
         s = args.settings
         ns_labels = {**PSA_RESTRICTED, DATA_ACCESS_LABEL: "true",
-                     "app.kubernetes.io/part-of": "agent-platform"}
+                     **PLATFORM_LABELS}
         if s.ingress.enabled and s.ingress.alb:
             # The ALB's target health gates each rollout step, so pods leave the target group
             # before they stop and a rollout never outruns the load balancer.
@@ -165,8 +166,7 @@ class AgentService(pulumi.ComponentResource):
                 self._args.instance, "app.kubernetes.io/component": component}
 
     def labels(self, component: str) -> dict[str, str]:
-        return {**self.selector(component), "app.kubernetes.io/part-of": "agent-platform",
-                "app.kubernetes.io/managed-by": "pulumi"}
+        return {**self.selector(component), **PLATFORM_LABELS}
 
     def config_data(self) -> dict[str, str]:
         """Non-secret settings, as the service reads them from its environment."""

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
+from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
@@ -23,8 +24,6 @@ POSTGRES_UID = 70
 VALKEY_UID = 999
 # Namespaces whose pods may reach the data stores carry this label (the service's namespace does).
 DATA_ACCESS_LABEL = "agent-platform/data-access"
-PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
-                  for mode in ("enforce", "audit", "warn")}
 
 
 @dataclass
@@ -47,8 +46,7 @@ class InClusterDataArgs:
 
 def _labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": component, "app.kubernetes.io/component": "datastore",
-            "app.kubernetes.io/part-of": "agent-platform",
-            "app.kubernetes.io/managed-by": "pulumi"}
+            **PLATFORM_LABELS}
 
 
 def _restricted_container(**kwargs: Any) -> k8s.core.v1.ContainerArgs:
@@ -72,8 +70,7 @@ class InClusterData(pulumi.ComponentResource):
         self._args = args
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace, labels={**PSA_RESTRICTED,
-                                             "app.kubernetes.io/part-of": "agent-platform"}),
+                name=args.namespace, labels={**PSA_RESTRICTED, **PLATFORM_LABELS}),
             opts=pulumi.ResourceOptions(parent=self))
         self._namespace = namespace.metadata.name
         self._create_network_policies()

@@ -26,6 +26,7 @@ from components.agent_service import alb_annotations
 from components.alert_rules import rule_groups
 from components.alertmanager_config import alertmanager_config
 from components.dashboards import DATASOURCE_UID, dashboards
+from components.labels import PLATFORM_LABELS
 from components.monitoring_settings import MonitoringSettings
 from components.service_settings import IngressSettings
 
@@ -85,7 +86,7 @@ class Monitoring(pulumi.ComponentResource):
                     # hostNetwork, which only the privileged level admits.
                     "pod-security.kubernetes.io/enforce": "privileged",
                     "pod-security.kubernetes.io/warn": "baseline",
-                    "app.kubernetes.io/part-of": "agent-platform"}),
+                    **PLATFORM_LABELS}),
             opts=self._child())
         self._ns = namespace.metadata.name
         self.namespace = self._ns
@@ -122,7 +123,7 @@ class Monitoring(pulumi.ComponentResource):
         k8s.apiextensions.CustomResource(
             f"{name}-rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="agent-service", namespace=self._ns,
-                                                labels={**SELECTOR, **_part_of()}),
+                                                labels={**SELECTOR, **PLATFORM_LABELS}),
             spec={"groups": rule_groups(m.alerts, args.service_namespace_name)},
             opts=after_release)
         for filename, document in dashboards(args.service_namespace_name).items():
@@ -130,7 +131,7 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-dashboard-{filename.removesuffix('.json')}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=filename.removesuffix(".json"), namespace=self._ns,
-                    labels={DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1], **_part_of()}),
+                    labels={DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1], **PLATFORM_LABELS}),
                 data={filename: document}, opts=self._child())
         self.register_outputs({"grafana_admin_password": self.grafana_admin_password})
 
@@ -204,7 +205,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def _monitors(self, opts: pulumi.ResourceOptions) -> None:
         args = self._args
-        labels = {**SELECTOR, **_part_of()}
+        labels = {**SELECTOR, **PLATFORM_LABELS}
         k8s.apiextensions.CustomResource(
             f"{self._name}-api-monitor", api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
@@ -223,8 +224,3 @@ class Monitoring(pulumi.ComponentResource):
                   "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics",
                                            "interval": "30s", "scrapeTimeout": "10s"}]},
             opts=opts)
-
-
-def _part_of() -> dict[str, str]:
-    return {"app.kubernetes.io/part-of": "agent-platform", "app.kubernetes.io/managed-by":
-            "pulumi"}

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.in_cluster_data import PSA_RESTRICTED
+from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 from components.service_network import namespace_peer
 from components.tracing_settings import TracingSettings
 
@@ -57,8 +57,7 @@ class TracingArgs:
 
 def _labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": component, "app.kubernetes.io/component": "tracing",
-            "app.kubernetes.io/part-of": "agent-platform",
-            "app.kubernetes.io/managed-by": "pulumi"}
+            **PLATFORM_LABELS}
 
 
 class Tracing(pulumi.ComponentResource):
@@ -164,8 +163,7 @@ class Tracing(pulumi.ComponentResource):
     def _jaeger_namespace(self) -> pulumi.Output[str]:
         namespace = k8s.core.v1.Namespace(
             f"{self._name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=JAEGER_NAMESPACE, labels={**PSA_RESTRICTED,
-                                               "app.kubernetes.io/part-of": "agent-platform"}),
+                name=JAEGER_NAMESPACE, labels={**PSA_RESTRICTED, **PLATFORM_LABELS}),
             opts=pulumi.ResourceOptions(parent=self))
         name = namespace.metadata.name
         policy = k8s.networking.v1.NetworkPolicySpecArgs

@@ -1,0 +1,10 @@
+"""Labels every Kubernetes object of the platform shares."""
+
+from __future__ import annotations
+
+# Recommended labels: cost reports, dashboards and the policy pack select by them.
+PLATFORM_LABELS = {"app.kubernetes.io/part-of": "agent-platform",
+                   "app.kubernetes.io/managed-by": "pulumi"}
+# Pod Security Admission at its strictest level, enforced and reported.
+PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                  for mode in ("enforce", "audit", "warn")}
