@@ -11,6 +11,7 @@ import redis.asyncio as redis
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
+from agent_service.api import batches
 from agent_service.api.deps import Services
 from agent_service.api.middleware import BodySizeLimit, MetricsAndAccessLog
 from agent_service.api.routes import documents, health, research
@@ -46,15 +47,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = redis.from_url(settings.redis_url.get_secret_value())
         queue = make_queue(settings)
         await queue.connect()
-        app.state.services = Services(
+        app.state.services = services = Services(
             settings=settings, sessions=make_sessionmaker(engine), pg=pg, redis=client,
             queue=queue,
             rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
                                      settings.rate_limit),
-            keys=KeyCache(settings.api_key_cache_seconds))
+            keys=KeyCache(settings.api_key_cache_seconds),
+            submissions=batches.submissions(pg, queue, settings), run_reads=batches.run_reads(pg))
         try:
             yield
         finally:
+            await services.drain()
             # Shutting down must not fail because Redis already went away.
             with contextlib.suppress(Exception):
                 await queue.disconnect()

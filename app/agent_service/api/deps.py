@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,12 +10,14 @@ from typing import Annotated
 import asyncpg
 import redis.asyncio as redis
 from fastapi import Depends, HTTPException, Request
-from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agent_service.api.batches import Submission
 from agent_service.auth.keys import KeyCache, Principal
 from agent_service.auth.ratelimit import RateLimiter
+from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
+from agent_service.jobs.queue import ResilientRedisQueue
 
 
 @dataclass
@@ -26,9 +29,17 @@ class Services:
     pg: asyncpg.Pool
     """Plain asyncpg for the per-request queries (db/hot_path.py)."""
     redis: redis.Redis
-    queue: Queue
+    queue: ResilientRedisQueue
     rate_limiter: RateLimiter
     keys: KeyCache
+    submissions: MicroBatcher[Submission, None]
+    run_reads: MicroBatcher[uuid.UUID, asyncpg.Record | None]
+
+    async def drain(self) -> None:
+        """Flushes every batch already accepted (shutdown: nothing submitted is dropped)."""
+        await self.submissions.drain()
+        await self.run_reads.drain()
+        await self.rate_limiter.drain()
 
 
 async def services(request: Request) -> Services:

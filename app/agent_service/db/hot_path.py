@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -26,6 +28,15 @@ async def _codecs(connection: asyncpg.Connection) -> None:
                                         schema="pg_catalog")
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset query on release (UNLISTEN, RESET ALL, advisory unlocks...).
+
+    That query is a second round trip for every pooled statement, and these pools never
+    change session state. asyncpg still rolls back a transaction left open before calling
+    this.
+    """
+
+
 async def create_pool(url: str, size: int, *, durable: bool = True) -> asyncpg.Pool:
     """A pool for the hot path; `url` is the libpq URL (`sslmode` is honoured).
 
@@ -34,7 +45,7 @@ async def create_pool(url: str, size: int, *, durable: bool = True) -> asyncpg.P
     """
     settings = {} if durable else {"synchronous_commit": "off"}
     return await asyncpg.create_pool(url, min_size=1, max_size=size, init=_codecs,
-                                     server_settings=settings,
+                                     server_settings=settings, reset=_keep_session,
                                      # Idle connections are closed, so a failover or a
                                      # restarted database leaves no stale ones for long.
                                      max_inactive_connection_lifetime=300)
@@ -46,16 +57,34 @@ async def find_key(pool: asyncpg.Pool, key_hash: str) -> asyncpg.Record | None:
         key_hash)
 
 
-async def insert_run(pool: asyncpg.Pool, run_id: uuid.UUID, api_key_id: uuid.UUID,
-                     question: str, max_sources: int, options: dict[str, Any],
-                     request_id: str | None) -> None:
+@dataclass(frozen=True)
+class NewRun:
+    id: uuid.UUID
+    api_key_id: uuid.UUID
+    question: str
+    max_sources: int
+    options: dict[str, Any]
+    request_id: str | None
+
+
+async def insert_runs(pool: asyncpg.Pool, runs: Sequence[NewRun]) -> None:
+    """One statement and one commit for any number of runs (core/batching.py)."""
     await pool.execute(
         "INSERT INTO research_runs (id, api_key_id, question, max_sources, options, status, "
         "sources, prompt_tokens, completion_tokens, cost_usd, request_id, attempts) "
-        "VALUES ($1, $2, $3, $4, $5, 'queued', '[]'::jsonb, 0, 0, 0, $6, 0)",
-        run_id, api_key_id, question, max_sources, options, request_id)
+        "SELECT id, api_key_id, question, max_sources, options, 'queued', '[]'::jsonb, 0, 0, "
+        "0, request_id, 0 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], "
+        "$5::jsonb[], $6::text[]) AS new (id, api_key_id, question, max_sources, options, "
+        "request_id)",
+        [r.id for r in runs], [r.api_key_id for r in runs], [r.question for r in runs],
+        [r.max_sources for r in runs], [r.options for r in runs],
+        [r.request_id for r in runs])
 
 
-async def fetch_run(pool: asyncpg.Pool, run_id: uuid.UUID) -> asyncpg.Record | None:
-    return await pool.fetchrow(f"SELECT {RUN_COLUMNS} FROM research_runs WHERE id = $1",
-                               run_id)
+async def fetch_runs(pool: asyncpg.Pool,
+                     run_ids: Sequence[uuid.UUID]) -> list[asyncpg.Record | None]:
+    """The runs with these ids, in the same order (None where there is none)."""
+    rows = await pool.fetch(f"SELECT {RUN_COLUMNS} FROM research_runs WHERE id = ANY($1)",
+                            list(set(run_ids)))
+    by_id = {row["id"]: row for row in rows}
+    return [by_id.get(run_id) for run_id in run_ids]

@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_service.agent.events import channel, record_event
+from agent_service.api.batches import Submission
 from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import (
@@ -32,10 +33,9 @@ from agent_service.api.schemas import (
 )
 from agent_service.core.metrics import RUNS
 from agent_service.core.tracing import tag_run, trace_carrier
-from agent_service.db.hot_path import fetch_run, insert_run
+from agent_service.db.hot_path import NewRun
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
 from agent_service.jobs import runs
-from agent_service.jobs.queue import enqueue_run
 
 router = APIRouter(prefix="/api/v1/research", tags=["research"])
 audit = structlog.get_logger("agent_service.audit")
@@ -67,13 +67,11 @@ def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
 async def submit(body: ResearchCreate, key: CurrentKey, svc: ServicesDep) -> RunAccepted:
     """Queue a research question; poll the run or follow its events for the answer."""
     run_id = uuid.uuid4()
-    request_id = correlation_id.get()
-    # The row is committed before the job exists, so a worker never sees a job without a run.
-    await insert_run(svc.pg, run_id, uuid.UUID(key.key_id), body.question, body.max_sources,
-                     body.options.model_dump(), request_id)
     tag_run(str(run_id))
-    await enqueue_run(svc.queue, svc.settings, str(run_id), request_id,
-                      trace_context=trace_carrier())
+    # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
+    await svc.submissions.submit(Submission(
+        NewRun(run_id, uuid.UUID(key.key_id), body.question, body.max_sources,
+               body.options.model_dump(), correlation_id.get()), trace_carrier()))
     RUNS.labels("queued").inc()
     base = f"/api/v1/research/{run_id}"
     return RunAccepted(id=run_id, status="queued", links=Links(self=base,
@@ -83,7 +81,7 @@ async def submit(body: ResearchCreate, key: CurrentKey, svc: ServicesDep) -> Run
 @router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
 async def read(run_id: uuid.UUID, key: CurrentKey, svc: ServicesDep) -> RunDetail:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
-    row = await fetch_run(svc.pg, run_id)
+    row = await svc.run_reads.submit(run_id)
     if row is None or str(row["api_key_id"]) != key.key_id:
         raise HTTPException(404, f"research run {run_id} not found")
     return _detail(SimpleNamespace(**dict(row)))

@@ -1,0 +1,169 @@
+"""Group commit (core/batching.py) and the API paths built on it, against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+
+import pytest
+import redis.asyncio as redis
+from support import api_client
+
+from agent_service.auth.ratelimit import RateLimiter
+from agent_service.core.batching import MicroBatcher
+from agent_service.core.config import Settings
+from agent_service.jobs.queue import TASK, make_queue
+
+pytestmark = pytest.mark.anyio
+QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
+
+
+class Recorder:
+    """A flush that records its batches and waits for `release` before answering."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        await self.release.wait()
+        return [item * 10 for item in items]
+
+
+async def test_items_arriving_during_a_flush_share_the_next_one() -> None:
+    flush = Recorder()
+    batcher: MicroBatcher[int, int] = MicroBatcher(flush, max_in_flight=1)
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.01)  # the first flush is now waiting on `release`
+    rest = [asyncio.ensure_future(batcher.submit(n)) for n in range(2, 7)]
+    await asyncio.sleep(0.01)
+    flush.release.set()
+    assert await asyncio.gather(first, *rest) == [10, 20, 30, 40, 50, 60]
+    assert flush.batches == [[1], [2, 3, 4, 5, 6]]
+
+
+async def test_batches_are_capped_and_flushes_overlap_up_to_the_limit() -> None:
+    flush = Recorder()
+    batcher: MicroBatcher[int, int] = MicroBatcher(flush, max_batch=3, max_in_flight=2)
+    waiting = [asyncio.ensure_future(batcher.submit(n)) for n in range(7)]
+    await asyncio.sleep(0.01)
+    assert flush.batches == [[0, 1, 2], [3, 4, 5]]  # two in flight, the seventh waits
+    flush.release.set()
+    assert await asyncio.gather(*waiting) == [n * 10 for n in range(7)]
+    assert flush.batches[-1] == [6]
+
+
+async def test_a_failed_flush_fails_its_batch_only() -> None:
+    calls = 0
+
+    async def flaky(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("postgres went away")
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(flaky, max_in_flight=1)
+    failed = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.01)  # the first batch has failed
+    later = asyncio.ensure_future(batcher.submit(2))
+    with pytest.raises(ConnectionError, match="postgres went away"):
+        await failed
+    assert await later == 2
+
+
+async def test_a_flush_with_the_wrong_number_of_results_is_an_error() -> None:
+    async def short(items: list[int]) -> list[int]:
+        return items[:-1]
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(short)
+    with pytest.raises(RuntimeError, match="1 results for 2 items"):
+        await asyncio.gather(batcher.submit(1), batcher.submit(2))
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
+    flush = Recorder()
+    batcher: MicroBatcher[int, int] = MicroBatcher(flush, max_in_flight=1)
+    leaving = asyncio.ensure_future(batcher.submit(1))
+    staying = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    flush.release.set()
+    assert await staying == 20
+    assert flush.batches == [[1, 2]]
+
+
+async def test_drain_waits_for_accepted_items_and_flushes_carry_no_request_context() -> None:
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id",
+                                                                      default="none")
+    seen: list[str] = []
+
+    async def slow(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.05)
+        seen.append(request_id.get())
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(slow)
+    request_id.set("req-1")
+    pending = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    await batcher.drain()
+    assert pending.done() and pending.result() == 1
+    assert seen == ["none"]
+
+
+async def test_concurrent_checks_admit_exactly_the_limit(settings: Settings) -> None:
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    limiter = RateLimiter(client, settings.redis_url.get_secret_value(), "5/minute")
+    key = f"key-{uuid.uuid4()}"
+    other = f"key-{uuid.uuid4()}"
+    try:
+        verdicts = await asyncio.gather(*(limiter.check(key) for _ in range(12)),
+                                        *(limiter.check(other) for _ in range(3)))
+    finally:
+        await client.aclose()
+    mine, theirs = verdicts[:12], verdicts[12:]
+    assert mine[:5] == [None] * 5
+    assert all(wait is not None and 1 <= wait <= 60 for wait in mine[5:])
+    assert theirs == [None] * 3
+
+
+async def test_concurrent_submissions_are_all_stored_and_queued(settings: Settings,
+                                                                auth: dict[str, str]) -> None:
+    async with api_client(settings) as http:
+        responses = await asyncio.gather(*(
+            http.post("/api/v1/research", json={**QUESTION, "max_sources": 1 + n % 5},
+                      headers={**auth, "X-Request-ID": f"batch-{n}"}) for n in range(40)))
+        assert {r.status_code for r in responses} == {202}
+        ids = [r.json()["id"] for r in responses]
+        assert len(set(ids)) == 40
+        runs = await asyncio.gather(*(http.get(f"/api/v1/research/{i}", headers=auth)
+                                      for i in ids))
+    assert [r.json()["max_sources"] for r in runs] == [1 + n % 5 for n in range(40)]
+    assert {r.json()["status"] for r in runs} == {"queued"}
+    queue = make_queue(settings)
+    await queue.connect()
+    try:
+        jobs = await asyncio.gather(*(queue.job(i) for i in ids))
+    finally:
+        await queue.disconnect()
+    assert all(job is not None and job.function == TASK for job in jobs)
+    kwargs = [job.kwargs or {} for job in jobs if job]
+    assert [k["run_id"] for k in kwargs] == ids
+    assert [k["request_id"] for k in kwargs] == [f"batch-{n}" for n in range(40)]
+
+
+async def test_concurrent_reads_answer_each_their_own_run(settings: Settings,
+                                                          auth: dict[str, str]) -> None:
+    async with api_client(settings) as http:
+        ids = [(await http.post("/api/v1/research", json={**QUESTION, "question": f"Q{n}?x"},
+                                headers=auth)).json()["id"] for n in range(5)]
+        missing = str(uuid.uuid4())
+        reads = await asyncio.gather(*(http.get(f"/api/v1/research/{i}", headers=auth)
+                                       for i in [*ids, missing, *ids]))
+    assert [r.status_code for r in reads] == [200] * 5 + [404] + [200] * 5
+    assert [r.json()["question"] for r in reads[:5]] == [f"Q{n}?x" for n in range(5)]
+    assert [r.json()["id"] for r in reads[6:]] == ids
+
