@@ -4,14 +4,16 @@ Prints one JSON document. For the enqueue path (POST /api/v1/research) and the r
 (GET /api/v1/research/{id}) it reports closed-loop throughput and latency percentiles (wrk, 16
 connections) for the service and for a bare FastAPI endpoint served the same way (one uvicorn
 process each, rounds interleaved), their ratio, and latency at a fixed offered rate of 100/s;
-then end-to-end runs per second through the queue and one worker process with the offline
-provider, and runs lost. The load generator shares the 2 cores with the servers, so absolute
-figures are a floor; the ratios are the comparable figures. Needs `wrk` (Debian package).
+then end-to-end runs per second through the queue with the offline provider, and runs lost,
+with one worker process and with one per core. The load generator shares the 2 cores with the
+servers, so absolute figures are a floor; the ratios are the comparable figures. Needs `wrk`
+(Debian package).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -49,7 +51,8 @@ CONCURRENCY = 16
 ROUNDS = 2
 OFFERED_RATE = 100
 OFFERED_SECONDS = 5
-E2E_RUNS = 400
+E2E_RUNS = 1000
+WORKER_CONCURRENCY = 32
 QUESTION = {"question": "How does a rolling update keep capacity?", "max_sources": 3}
 
 
@@ -146,8 +149,8 @@ async def compare(service: str, bare: str, headers: dict[str, str],
     return figures
 
 
-async def end_to_end(service: str, headers: dict[str, str],
-                     database_url: str) -> dict[str, object]:
+async def end_to_end(service: str, headers: dict[str, str], database_url: str,
+                     runs: int) -> dict[str, int | float]:
     """Submits runs as fast as the API takes them, then waits until every one has finished."""
     limits = httpx.Limits(max_connections=CONCURRENCY)
     engine = make_engine(database_url, pool_size=1)
@@ -163,19 +166,35 @@ async def end_to_end(service: str, headers: dict[str, str],
                 return uuid.UUID(response.json()["id"])
 
         started = time.perf_counter()
-        ids = await asyncio.gather(*(submit() for _ in range(E2E_RUNS)))
+        ids = await asyncio.gather(*(submit() for _ in range(runs)))
         done = succeeded = 0
         while time.perf_counter() - started < 300:
             async with engine.connect() as connection:
                 done, succeeded = (await connection.execute(finished, {"ids": ids})).one()
-            if done == E2E_RUNS:
+            if done == runs:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - started
     await engine.dispose()
-    return {"runs": E2E_RUNS, "worker_processes": 1, "worker_concurrency": 32,
-            "runs_per_second": round(E2E_RUNS / elapsed, 1), "succeeded": succeeded,
-            "failed": done - succeeded, "lost": E2E_RUNS - done}
+    return {"runs": runs, "runs_per_second": round(runs / elapsed, 1),
+            "succeeded": succeeded, "failed": done - succeeded, "lost": runs - done}
+
+
+def end_to_end_with(workers: int, service: str, headers: dict[str, str], database_url: str,
+                    redis_url: str, env: dict[str, str]) -> dict[str, object]:
+    """Runs per second with `workers` worker processes, each started (its /health answers)
+    and warmed up before the clock starts: a worker's start-up is not throughput."""
+    asyncio.run(_empty(database_url, redis_url))
+    with contextlib.ExitStack() as stack:
+        for _ in range(workers):
+            port = free_port()
+            stack.enter_context(process([sys.executable, "-m", "agent_service", "worker"],
+                                        {**env, "WORKER_METRICS_PORT": str(port)},
+                                        f"http://127.0.0.1:{port}/health"))
+        warm_up = asyncio.run(end_to_end(service, headers, database_url, 10 * workers))
+        assert warm_up["lost"] == 0, warm_up
+        figures = asyncio.run(end_to_end(service, headers, database_url, E2E_RUNS))
+    return {"worker_processes": workers, "worker_concurrency": WORKER_CONCURRENCY, **figures}
 
 
 async def _empty(database_url: str, redis_url: str) -> None:
@@ -196,7 +215,7 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {key}"}
         env = service_env(database_url, redis_url, LOG_LEVEL="WARNING",
                           RATE_LIMIT="10000000/minute", WORKER_METRICS_PORT="0",
-                          WORKER_CONCURRENCY="32")
+                          WORKER_CONCURRENCY=str(WORKER_CONCURRENCY))
         service_port, bare_port = free_port(), free_port()
         service, bare = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{bare_port}"
         uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log",
@@ -209,11 +228,11 @@ def main() -> None:
             run_id = httpx.post(f"{service}/api/v1/research", json=QUESTION,
                                 headers=headers).json()["id"]
             figures = asyncio.run(compare(service, bare, headers, run_id))
-            # The throughput rounds queued thousands of runs; start the end-to-end phase empty.
-            asyncio.run(_empty(database_url, redis_url))
-            with process([sys.executable, "-m", "agent_service", "worker"], env, None):
-                figures["end_to_end"] = asyncio.run(end_to_end(service, headers,
-                                                               database_url))
+            # One worker process, then one per core; each phase starts with an empty queue
+            # (the throughput rounds queued thousands of runs).
+            figures["end_to_end"] = [
+                end_to_end_with(workers, service, headers, database_url, redis_url, env)
+                for workers in sorted({1, os.cpu_count() or 1})]
     print(json.dumps({"benchmark": "agent-service", "cpu_count": os.cpu_count(),  # noqa: T201
                       "concurrency": CONCURRENCY, "seconds_per_round": WRK_DURATION,
                       "rounds": ROUNDS, **figures}, indent=2))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import redis.asyncio as redis
+
+from agent_service.core.batching import MicroBatcher
 
 # One statement, one round trip: the event, and with a heartbeat the run's liveness mark and
 # status (so a worker learns of a cancel for free). An UPDATE that matches no row is harmless.
@@ -18,6 +21,25 @@ WITH event AS (
     UPDATE research_runs SET heartbeat_at = now() WHERE id = $1 AND $4 RETURNING status
 )
 SELECT (SELECT id FROM event) AS id, (SELECT status FROM beat) AS status
+"""
+
+
+# The same for a batch of events from different runs (EventLog). Ids are drawn from the
+# table's sequence in the CTE so each input row gets its own id back; a run has at most one
+# event in a batch (it awaits each), so its ids still grow in the order it emitted them.
+_RECORD_MANY = """
+WITH new AS (
+    SELECT nextval(pg_get_serial_sequence('run_events', 'id')) AS id, e.*
+    FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bool[]) WITH ORDINALITY
+        AS e (run_id, type, data, beat, n)
+), event AS (
+    INSERT INTO run_events (id, run_id, type, data) SELECT id, run_id, type, data FROM new
+), beat AS (
+    UPDATE research_runs SET heartbeat_at = now()
+    WHERE id IN (SELECT run_id FROM new WHERE beat) RETURNING id, status
+)
+SELECT new.id, beat.status FROM new LEFT JOIN beat ON new.beat AND beat.id = new.run_id
+ORDER BY new.n
 """
 
 
@@ -40,3 +62,44 @@ async def record_event(pool: asyncpg.Pool, client: redis.Redis, run_id: str, kin
                                                       "data": data}))
     status: str | None = row["status"]
     return status
+
+
+@dataclass(frozen=True)
+class Event:
+    run_id: str
+    kind: str
+    data: dict[str, Any]
+    heartbeat: bool
+
+
+class EventLog:
+    """`record_event` for a worker's concurrent runs, group-committed (core/batching.py).
+
+    Events are most of a run's round trips; the events that concurrent runs emit together
+    share one statement and one Redis pipeline. Publishing follows the commit, as in
+    `record_event`, so a live stream never announces an event the table lacks.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, client: redis.Redis) -> None:
+        self.pool = pool
+        self.redis = client
+        self._batches: MicroBatcher[Event, str | None] = MicroBatcher(self._flush)
+
+    async def record(self, run_id: str, kind: str, data: dict[str, Any],
+                     heartbeat: bool = False) -> str | None:
+        """Stores and publishes one event; with `heartbeat`, returns the run's status."""
+        return await self._batches.submit(Event(run_id, kind, data, heartbeat))
+
+    async def drain(self) -> None:
+        await self._batches.drain()
+
+    async def _flush(self, events: list[Event]) -> list[str | None]:
+        rows = await self.pool.fetch(
+            _RECORD_MANY, [uuid.UUID(e.run_id) for e in events], [e.kind for e in events],
+            [e.data for e in events], [e.heartbeat for e in events])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for event, row in zip(events, rows, strict=True):
+                pipe.publish(channel(event.run_id), json.dumps(
+                    {"id": row["id"], "type": event.kind, "data": event.data}))
+            await pipe.execute()
+        return [row["status"] for row in rows]

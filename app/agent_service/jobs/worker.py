@@ -17,7 +17,7 @@ import uvloop
 from saq import Status, Worker
 from saq.types import PartialTimersDict
 
-from agent_service.agent.events import record_event
+from agent_service.agent.events import EventLog
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
@@ -46,6 +46,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["pg"] = await create_pool(url, size=min(8, max(2, settings.worker_concurrency)))
     ctx["events"] = await create_pool(url, size=4, durable=False)
     ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
+    ctx["event_log"] = EventLog(ctx["events"], ctx["redis"])
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
                               settings.prices())
     ctx["agent"] = ResearchAgent(ctx["router"], ctx["pg"], Budget(
@@ -62,6 +63,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await ctx["event_log"].drain()
     await ctx["router"].aclose()
     await ctx["redis"].aclose()
     await ctx["events"].close()
@@ -94,7 +96,7 @@ async def run_research(ctx: dict[str, Any], *, run_id: str, request_id: str | No
 
 async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None) -> str:
     job = ctx["job"]
-    pg, events, client = ctx["pg"], ctx["events"], ctx["redis"]
+    pg, event_log = ctx["pg"], ctx["event_log"]
     structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
     try:
         claimed = await runs.claim(pg, run_id)
@@ -108,8 +110,8 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
         async def emit(kind: str, data: dict[str, Any]) -> None:
             nonlocal last_status, last_queue_beat
             # Every event is also a heartbeat for our reaper and tells us the run's status.
-            last_status = await record_event(events, client, run_id, kind, data,
-                                             heartbeat=True) or last_status
+            last_status = await event_log.record(run_id, kind, data,
+                                                 heartbeat=True) or last_status
             # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice.
             if time.monotonic() - last_queue_beat > job.heartbeat / 3:
                 last_queue_beat = time.monotonic()
@@ -123,7 +125,7 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             result = await ctx["agent"].run(claimed.question, claimed.max_sources, emit,
                                             cancelled)
         except RunCancelled:
-            await record_event(events, client, run_id, "cancelled", {})
+            await event_log.record(run_id, "cancelled", {})
             log.info("run cancelled")
             return "cancelled"
         except BudgetExceeded as error:
@@ -144,8 +146,8 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             return "skipped"
         RUNS.labels("succeeded").inc()
         RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
-        await record_event(events, client, run_id, "completed",
-                           {"sources": len(result.sources), "cost_usd": str(result.cost_usd)})
+        await event_log.record(run_id, "completed", {"sources": len(result.sources),
+                                                     "cost_usd": str(result.cost_usd)})
         log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
         return "succeeded"
     finally:
@@ -160,7 +162,7 @@ async def _finish_failed(ctx: dict[str, Any], run_id: str, error: str,
         RUNS.labels("failed").inc()
         if created_at_epoch is not None:
             RUN_DURATION.observe(max(0.0, time.time() - created_at_epoch))
-        await record_event(ctx["events"], ctx["redis"], run_id, "failed", {"error": error})
+        await ctx["event_log"].record(run_id, "failed", {"error": error})
         log.warning("run failed", run_id=run_id, error=error)
     return "failed"
 

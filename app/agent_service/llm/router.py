@@ -85,10 +85,10 @@ class LLMRouter:
     async def complete(self, request: LLMRequest) -> LLMResponse:
         errors: list[str] = []
         for index, provider in enumerate(self.providers):
-            if await self._cooling_down(provider):
+            cooling_down, cached = await self._lookup(provider, request)
+            if cooling_down:
                 errors.append(f"{provider.name}: cooling down after repeated failures")
                 continue
-            cached = await self._cached(provider, request)
             if cached is not None:
                 LLM_CACHE_HITS.labels(provider.name, provider.model).inc()
                 return cached
@@ -103,9 +103,8 @@ class LLMRouter:
                     log.warning("llm failover", provider=provider.name,
                                 to=following[0].name, reason=error.reason)
                 continue
-            await self.redis.delete(self._key("failures", provider))
             self._account(response)
-            await self._store(provider, request, response)
+            await self._succeeded(provider, request, response)
             return response
         raise AllProvidersFailed("; ".join(errors))
 
@@ -155,8 +154,16 @@ class LLMRouter:
     def _key(self, kind: str, provider: Provider, suffix: str = "") -> str:
         return f"llm:{kind}:{provider.name}:{provider.model}{suffix}"
 
-    async def _cooling_down(self, provider: Provider) -> bool:
-        return bool(await self.redis.exists(self._key("cooldown", provider)))
+    async def _lookup(self, provider: Provider,
+                      request: LLMRequest) -> tuple[bool, LLMResponse | None]:
+        """(is the provider cooling down, the cached response if any): one round trip."""
+        keys = [self._key("cooldown", provider)]
+        if self.settings.llm_cache_ttl_seconds > 0:
+            keys.append(self._cache_key(provider, request))
+        cooldown, *cached = await self.redis.mget(keys)
+        if not cached or cached[0] is None:
+            return cooldown is not None, None
+        return cooldown is not None, LLMResponse(**{**json.loads(cached[0]), "cached": True})
 
     async def _record_failure(self, provider: Provider) -> None:
         key = self._key("failures", provider)
@@ -175,19 +182,15 @@ class LLMRouter:
                                request.temperature])
         return self._key("cache", provider, ":" + hashlib.sha256(material.encode()).hexdigest())
 
-    async def _cached(self, provider: Provider, request: LLMRequest) -> LLMResponse | None:
-        if self.settings.llm_cache_ttl_seconds <= 0:
-            return None
-        raw = await self.redis.get(self._cache_key(provider, request))
-        if raw is None:
-            return None
-        return LLMResponse(**{**json.loads(raw), "cached": True})
-
-    async def _store(self, provider: Provider, request: LLMRequest,
-                     response: LLMResponse) -> None:
-        if self.settings.llm_cache_ttl_seconds > 0:
-            await self.redis.set(self._cache_key(provider, request), json.dumps(asdict(response)),
-                                 ex=self.settings.llm_cache_ttl_seconds)
+    async def _succeeded(self, provider: Provider, request: LLMRequest,
+                         response: LLMResponse) -> None:
+        """Resets the provider's failure count and caches the response: one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(self._key("failures", provider))
+            if self.settings.llm_cache_ttl_seconds > 0:
+                pipe.set(self._cache_key(provider, request), json.dumps(asdict(response)),
+                         ex=self.settings.llm_cache_ttl_seconds)
+            await pipe.execute()
 
 
 def build_providers(settings: Settings) -> list[Provider]:
