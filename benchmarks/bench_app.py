@@ -17,12 +17,12 @@ import contextlib
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +42,7 @@ from devtools.servers import (  # noqa: E402
     wait_until_ready,
 )
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from support import make_settings, new_key  # noqa: E402
 
 from agent_service.db.migrate import migrate  # noqa: E402
@@ -79,20 +80,34 @@ _LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTI
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def closed_loop(url: str, headers: dict[str, str], body: str | None = None) -> dict[str, float]:
-    """wrk at fixed concurrency: a C load generator, so the client is not the bottleneck."""
+@contextmanager
+def wrk(url: str, headers: dict[str, str], body: str | None, duration: str,
+        stop_after: int | None = None) -> Iterator[subprocess.Popen[str]]:
+    """wrk at fixed concurrency: a C load generator, so the client takes little CPU from the
+    servers. With `stop_after`, it stops sending once that many responses have arrived (wrk
+    itself then waits out `duration` unless interrupted, which prints its summary)."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     with script:
         script.write("".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()))
         if body is not None:
             script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
                          'wrk.headers["Content-Type"] = "application/json"\n')
+        if stop_after is not None:
+            script.write(f"local seen = 0\nresponse = function()\n  seen = seen + 1\n"
+                         f"  if seen >= {stop_after} then wrk.thread:stop() end\nend\n")
+    child = subprocess.Popen(["wrk", "-t", "1", "-c", str(CONCURRENCY), "-d", duration,
+                              "--latency", "-s", script.name, url], stdout=subprocess.PIPE,
+                             text=True)
     try:
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(CONCURRENCY), "-d", WRK_DURATION,
-                              "--latency", "-s", script.name, url], capture_output=True,
-                             text=True, timeout=120, check=True).stdout
+        yield child
     finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
         os.unlink(script.name)
+
+
+def wrk_figures(out: str) -> dict[str, float]:
     latency = {q: float(v) * _UNITS[unit] for q, v, unit in _LATENCY.findall(out)}
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -100,6 +115,12 @@ def closed_loop(url: str, headers: dict[str, str], body: str | None = None) -> d
     return {"requests_per_second": round(float(rate.group(1)), 1),
             "p50_ms": round(latency["50"], 2), "p99_ms": round(latency["99"], 2),
             "errors": int(bad.group(1)) if bad else 0}
+
+
+def closed_loop(url: str, headers: dict[str, str], body: str | None = None) -> dict[str, float]:
+    with wrk(url, headers, body, WRK_DURATION) as child:
+        out, _ = child.communicate(timeout=120)
+    return wrk_figures(out)
 
 
 async def open_loop(call: Callable[[httpx.AsyncClient], Awaitable[int]],
@@ -149,35 +170,41 @@ async def compare(service: str, bare: str, headers: dict[str, str],
     return figures
 
 
+_FINISHED = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'failed', "
+                 "'cancelled')), count(*) FILTER (WHERE status = 'succeeded') "
+                 "FROM research_runs")
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int, int]:
+    async with engine.connect() as connection:
+        submitted, done, succeeded = (await connection.execute(_FINISHED)).one()
+    return int(submitted), int(done), int(succeeded)
+
+
 async def end_to_end(service: str, headers: dict[str, str], database_url: str,
                      runs: int) -> dict[str, int | float]:
-    """Submits runs as fast as the API takes them, then waits until every one has finished."""
-    limits = httpx.Limits(max_connections=CONCURRENCY)
+    """Submits `runs` runs (wrk, so the client takes no CPU from the service), then waits until
+    every run the API accepted has finished. Expects an empty runs table."""
     engine = make_engine(database_url, pool_size=1)
-    finished = text("SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed', "
-                    "'cancelled')), count(*) FILTER (WHERE status = 'succeeded') "
-                    "FROM research_runs WHERE id = ANY(:ids)")
-    async with httpx.AsyncClient(base_url=service, limits=limits, timeout=30) as client:
-        semaphore = asyncio.Semaphore(CONCURRENCY)
-
-        async def submit() -> uuid.UUID:
-            async with semaphore:
-                response = await client.post("/api/v1/research", json=QUESTION, headers=headers)
-                return uuid.UUID(response.json()["id"])
-
-        started = time.perf_counter()
-        ids = await asyncio.gather(*(submit() for _ in range(runs)))
-        done = succeeded = 0
-        while time.perf_counter() - started < 300:
-            async with engine.connect() as connection:
-                done, succeeded = (await connection.execute(finished, {"ids": ids})).one()
-            if done == runs:
-                break
+    started = time.perf_counter()
+    with wrk(f"{service}/api/v1/research", headers, json.dumps(QUESTION), "300s",
+             stop_after=runs) as client:
+        submitted = done = succeeded = 0
+        while submitted < runs and time.perf_counter() - started < 300:
             await asyncio.sleep(0.05)
-        elapsed = time.perf_counter() - started
+            submitted, done, succeeded = await _counts(engine)
+        client.send_signal(signal.SIGINT)
+        errors = wrk_figures(client.communicate(timeout=30)[0])["errors"]
+    while time.perf_counter() - started < 300:
+        submitted, done, succeeded = await _counts(engine)
+        if done == submitted:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
     await engine.dispose()
-    return {"runs": runs, "runs_per_second": round(runs / elapsed, 1),
-            "succeeded": succeeded, "failed": done - succeeded, "lost": runs - done}
+    assert submitted >= runs and not errors, (submitted, errors)
+    return {"runs": submitted, "runs_per_second": round(submitted / elapsed, 1),
+            "succeeded": succeeded, "failed": done - succeeded, "lost": submitted - done}
 
 
 def end_to_end_with(workers: int, service: str, headers: dict[str, str], database_url: str,
@@ -193,6 +220,7 @@ def end_to_end_with(workers: int, service: str, headers: dict[str, str], databas
                                         f"http://127.0.0.1:{port}/health"))
         warm_up = asyncio.run(end_to_end(service, headers, database_url, 10 * workers))
         assert warm_up["lost"] == 0, warm_up
+        asyncio.run(_empty(database_url, redis_url))
         figures = asyncio.run(end_to_end(service, headers, database_url, E2E_RUNS))
     return {"worker_processes": workers, "worker_concurrency": WORKER_CONCURRENCY, **figures}
 

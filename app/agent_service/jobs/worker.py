@@ -105,7 +105,8 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
             return "skipped"
 
         last_status = "running"
-        last_queue_beat = 0.0
+        # SAQ touched the job when it marked it active, just before calling us.
+        last_queue_beat = time.monotonic()
 
         async def emit(kind: str, data: dict[str, Any]) -> None:
             nonlocal last_status, last_queue_beat
