@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import uuid
 
 import pytest
 import redis.asyncio as redis
 from support import api_client
 
+from agent_service.agent.events import EventLog, channel
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
+from agent_service.db.hot_path import create_pool
 from agent_service.jobs.queue import TASK, make_queue
 
 pytestmark = pytest.mark.anyio
@@ -167,3 +170,50 @@ async def test_concurrent_reads_answer_each_their_own_run(settings: Settings,
     assert [r.json()["question"] for r in reads[:5]] == [f"Q{n}?x" for n in range(5)]
     assert [r.json()["id"] for r in reads[6:]] == ids
 
+
+
+async def test_events_of_concurrent_runs_are_stored_published_and_beat(
+        settings: Settings, auth: dict[str, str]) -> None:
+    async with api_client(settings) as http:
+        ids = [(await http.post("/api/v1/research", json=QUESTION, headers=auth)).json()["id"]
+               for _ in range(4)]
+        await http.post(f"/api/v1/research/{ids[3]}/cancel", headers=auth)
+    url = settings.database_url.get_secret_value()
+    pool = await create_pool(url, 2, durable=False)
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    pubsub = client.pubsub()
+    await pubsub.subscribe(*(channel(i) for i in ids))
+    log = EventLog(pool, client)
+    try:
+        statuses = await asyncio.gather(
+            log.record(ids[0], "plan", {"queries": ["a"]}, heartbeat=True),
+            log.record(ids[1], "search", {"hits": 2}, heartbeat=True),
+            log.record(ids[2], "read", {"number": 1}),
+            log.record(ids[3], "plan", {"queries": ["b"]}, heartbeat=True))
+        published = []
+        async with asyncio.timeout(10):
+            while len(published) < 4:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message:
+                    published.append((message["channel"].decode(),
+                                      json.loads(message["data"])))
+        rows = await pool.fetch("SELECT e.id, e.run_id::text, e.type, e.data, "
+                                "r.heartbeat_at IS NOT NULL AS beat FROM run_events e "
+                                "JOIN research_runs r ON r.id = e.run_id "
+                                "WHERE e.type <> 'cancelled' ORDER BY e.id")
+    finally:
+        await log.drain()
+        await pubsub.aclose()
+        await client.aclose()
+        await pool.close()
+    # Heartbeats return the run's status (a cancel reaches the worker this way); others None.
+    assert statuses == ["queued", "queued", None, "cancelled"]
+    stored = {row["run_id"]: (row["id"], row["type"], row["data"]) for row in rows}
+    assert [stored[i][1] for i in ids] == ["plan", "search", "read", "plan"]
+    assert len({stored[i][0] for i in ids}) == 4
+    assert {row["run_id"]: row["beat"] for row in rows} == {
+        ids[0]: True, ids[1]: True, ids[2]: False, ids[3]: True}
+    # Each run's channel got its own event, with the id the table gave it.
+    assert sorted(published) == sorted(
+        (channel(i), {"id": stored[i][0], "type": stored[i][1], "data": stored[i][2]})
+        for i in ids)
