@@ -190,7 +190,7 @@ async def test_events_of_concurrent_runs_are_stored_published_and_beat(
             log.record(ids[1], "search", {"hits": 2}, heartbeat=True),
             log.record(ids[2], "read", {"number": 1}),
             log.record(ids[3], "plan", {"queries": ["b"]}, heartbeat=True))
-        published = []
+        published: list[tuple[str, dict[str, object]]] = []
         async with asyncio.timeout(10):
             while len(published) < 4:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
@@ -203,11 +203,11 @@ async def test_events_of_concurrent_runs_are_stored_published_and_beat(
                                 "WHERE e.type <> 'cancelled' ORDER BY e.id")
     finally:
         await log.drain()
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await client.aclose()
         await pool.close()
     # Heartbeats return the run's status (a cancel reaches the worker this way); others None.
-    assert statuses == ["queued", "queued", None, "cancelled"]
+    assert list(statuses) == ["queued", "queued", None, "cancelled"]
     stored = {row["run_id"]: (row["id"], row["type"], row["data"]) for row in rows}
     assert [stored[i][1] for i in ids] == ["plan", "search", "read", "plan"]
     assert len({stored[i][0] for i in ids}) == 4
