@@ -32,7 +32,9 @@ def submissions(pg: asyncpg.Pool, queue: ResilientRedisQueue,
                                           trace_context=s.trace_context) for s in batch])
         return [None] * len(batch)
 
-    return MicroBatcher(flush)
+    # One batch in flight: under load the next batch grows while the database commits, so
+    # commits (each a WAL flush) stay few.
+    return MicroBatcher(flush, max_in_flight=1)
 
 
 def run_reads(pg: asyncpg.Pool) -> MicroBatcher[uuid.UUID, asyncpg.Record | None]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
 import structlog
 from asgi_correlation_id import correlation_id
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_service.core.errors import error_body
@@ -64,6 +66,14 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+@functools.cache
+def _series(method: str, template: str, status: int) -> tuple[Counter, Histogram]:
+    # `labels()` validates and locks on every call; the label sets are few (route templates,
+    # not paths), so each request's series are looked up once and kept.
+    return (HTTP_REQUESTS.labels(method, template, str(status)),
+            HTTP_DURATION.labels(method, template))
+
+
 class MetricsAndAccessLog:
     """Counts and times every request by route template (never the raw path).
 
@@ -89,8 +99,9 @@ class MetricsAndAccessLog:
             template = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_DURATION.labels(method, template).observe(elapsed)
+            counter, histogram = _series(method, template, status)
+            counter.inc()
+            histogram.observe(elapsed)
             if template not in ("/health", "/ready", "/metrics"):
                 log.info("request", method=method, route=template, status=status,
                          duration_ms=round(elapsed * 1000, 2),
