@@ -20,6 +20,7 @@ from llm_server import Behaviour, FakeLLM, fake_llm
 from sqlalchemy import func, select
 from support import api_client, make_settings, running_worker, wait_for_status
 
+from agent_service.agent.search import search_many
 from agent_service.core.config import Settings
 from agent_service.db.hot_path import create_pool
 from agent_service.db.models import RunEvent
@@ -297,3 +298,20 @@ async def test_metrics_cover_requests_runs_queue_and_llm(
     assert 'llm_calls_total{model="offline-extractive-v1",outcome="success",provider="offline"}' \
         in text
     assert 'llm_cache_hits_total{model="offline-extractive-v1",provider="offline"}' in text
+
+
+async def test_search_many_ranks_each_query_on_its_own(client: httpx.AsyncClient,
+                                                       auth: dict[str, str],
+                                                       settings: Settings) -> None:
+    await ingest(client, auth)
+    pool = await create_pool(settings.database_url.get_secret_value(), 1)
+    try:
+        results = await search_many(pool, ["readiness probe traffic", "?!", "pasta",
+                                           "zeppelin", "rolling update"], limit=1)
+        both = await search_many(pool, ["rolling update"], limit=5)
+    finally:
+        await pool.close()
+    assert [[hit.title for hit in found] for found in results] == [
+        ["Readiness probes"], [], ["Cooking pasta"], [], ["Rolling updates"]]
+    assert [hit.title for hit in both[0]] == ["Rolling updates", "Readiness probes"]
+    assert both[0][0].rank > both[0][1].rank

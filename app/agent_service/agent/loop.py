@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from agent_service.agent.search import Hit, search
+from agent_service.agent.search import Hit, search_many
 from agent_service.llm.base import LLMRequest, Passage
 from agent_service.llm.offline import best_sentence, keywords
 from agent_service.llm.router import LLMRouter
@@ -91,9 +91,11 @@ class ResearchAgent:
         await emit("plan", {"queries": queries})
 
         hits: dict[str, Hit] = {}
-        for iteration, query in enumerate(queries, start=1):
+        # Every query's search in one round trip; the loop below still takes them one step at
+        # a time (budget, cancellation and an event each) and stops once it has enough.
+        results = await search_many(self.pool, queries, limit=max_sources)
+        for iteration, (query, found) in enumerate(zip(queries, results, strict=True), start=1):
             await step(f"search {iteration}")
-            found = await search(self.pool, query, limit=max_sources)
             new = [h for h in found if h.document_id not in hits]
             for hit in new[: max_sources - len(hits)]:
                 hits[hit.document_id] = hit

@@ -8,14 +8,19 @@ import asyncpg
 
 from agent_service.llm.offline import keywords
 
-# Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come first.
-# Plain asyncpg: a run searches up to agentMaxIterations times (see db/hot_path.py for why).
-SEARCH_SQL = """
-    SELECT id, title, source, content, ts_rank_cd(search, query) AS rank
-    FROM documents, to_tsquery('english', $1) AS query
-    WHERE search @@ query
-    ORDER BY rank DESC, created_at DESC
-    LIMIT $2
+# Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come
+# first. All of a run's queries go in one statement (one round trip), each with its position.
+# Plain asyncpg, as on the API's hot path (db/hot_path.py).
+SEARCH_MANY_SQL = """
+    SELECT q.n, hit.* FROM unnest($1::text[]) WITH ORDINALITY AS q (expression, n)
+    CROSS JOIN LATERAL (
+        SELECT id, title, source, content, created_at, ts_rank_cd(search, query) AS rank
+        FROM documents, to_tsquery('english', q.expression) AS query
+        WHERE search @@ query
+        ORDER BY rank DESC, created_at DESC
+        LIMIT $2
+    ) AS hit
+    ORDER BY q.n, hit.rank DESC, hit.created_at DESC
 """
 
 
@@ -35,10 +40,21 @@ def tsquery(query: str) -> str | None:
     return " | ".join(words) if words else None
 
 
-async def search(pool: asyncpg.Pool, query: str, limit: int) -> list[Hit]:
-    expression = tsquery(query)
-    if expression is None:
-        return []
-    rows = await pool.fetch(SEARCH_SQL, expression, limit)
-    return [Hit(str(r["id"]), r["title"], r["source"], r["content"], float(r["rank"]))
-            for r in rows]
+async def search_many(pool: asyncpg.Pool, queries: list[str], limit: int) -> list[list[Hit]]:
+    """`search` for each query, in one statement; the results in the queries' order."""
+    expressions = [tsquery(q) for q in queries]
+    wanted = [e for e in expressions if e is not None]
+    found: dict[int, list[Hit]] = {}
+    if wanted:
+        for r in await pool.fetch(SEARCH_MANY_SQL, wanted, limit):
+            found.setdefault(r["n"], []).append(
+                Hit(str(r["id"]), r["title"], r["source"], r["content"], float(r["rank"])))
+    results: list[list[Hit]] = []
+    position = 0
+    for expression in expressions:
+        if expression is None:
+            results.append([])
+        else:
+            position += 1
+            results.append(found.get(position, []))
+    return results
