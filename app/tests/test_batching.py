@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 import redis.asyncio as redis
+from saq import Status
 from support import api_client
 
 from agent_service.agent.events import EventLog, channel
@@ -16,7 +17,7 @@ from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
 from agent_service.db.hot_path import create_pool
-from agent_service.jobs.queue import TASK, make_queue
+from agent_service.jobs.queue import TASK, make_queue, run_job
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
@@ -217,3 +218,18 @@ async def test_events_of_concurrent_runs_are_stored_published_and_beat(
     assert sorted(published) == sorted(
         (channel(i), {"id": stored[i][0], "type": stored[i][1], "data": stored[i][2]})
         for i in ids)
+
+
+async def test_a_batch_enqueues_after_redis_forgot_the_script(settings: Settings) -> None:
+    queue = make_queue(settings)
+    await queue.connect()
+    try:
+        await queue.enqueue_many([run_job(settings, str(uuid.uuid4()), "first")])
+        await queue.redis.script_flush()  # as after a Redis restart or failover
+        run_ids = [str(uuid.uuid4()) for _ in range(3)]
+        await queue.enqueue_many([run_job(settings, run_id, "again") for run_id in run_ids])
+        jobs = await queue.jobs(run_ids)
+    finally:
+        await queue.disconnect()
+    assert [job.kwargs["run_id"] if job and job.kwargs else None for job in jobs] == run_ids
+    assert {job.status for job in jobs if job} == {Status.QUEUED}

@@ -42,10 +42,17 @@ class Services:
         await self.rate_limiter.drain()
 
 
+def services_of(request: Request) -> Services:
+    """The services without the dependency machinery: the two hottest routes (submit, read)
+    and `current_key` call this, since every dependency costs FastAPI a resolution pass per
+    request."""
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
 async def services(request: Request) -> Services:
     # Async on purpose: FastAPI runs plain `def` dependencies in a worker thread, a thread
     # hand-off on every request for a dictionary lookup.
-    return request.app.state.services  # type: ignore[no-any-return]
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(services)]
@@ -60,9 +67,7 @@ SessionDep = Annotated[AsyncSession, Depends(session)]
 
 
 async def current_key(request: Request) -> Principal:
-    # The services straight from app state rather than through ServicesDep: a nested
-    # dependency costs FastAPI a second resolution pass on every authenticated request.
-    svc: Services = request.app.state.services
+    svc = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 
 import structlog
@@ -15,6 +16,7 @@ from agent_service.core.errors import error_body
 from agent_service.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = structlog.get_logger("agent_service.access")
+_access_logged = logging.getLogger("agent_service.access")
 
 
 async def _reject(send: Send, limit: int) -> None:
@@ -102,7 +104,9 @@ class MetricsAndAccessLog:
             counter, histogram = _series(method, template, status)
             counter.inc()
             histogram.observe(elapsed)
-            if template not in ("/health", "/ready", "/metrics"):
+            # Checked first: below INFO the call would still build and drop an event per request.
+            if _access_logged.isEnabledFor(logging.INFO) and \
+                    template not in ("/health", "/ready", "/metrics"):
                 log.info("request", method=method, route=template, status=status,
                          duration_ms=round(elapsed * 1000, 2),
                          request_id=correlation_id.get())

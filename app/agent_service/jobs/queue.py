@@ -77,11 +77,23 @@ class ResilientRedisQueue(RedisQueue):
             return
         script = self._enqueue_script
         assert script is not None
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                await script(keys=[self._incomplete, job.id, self._queued, job.abort_id],
-                             args=[self.serialize(job), job.scheduled], client=pipe)
-            await pipe.execute()
+        calls = [(self._incomplete, job.id, self._queued, job.abort_id, self.serialize(job),
+                  job.scheduled) for job in jobs]
+        for attempt in (1, 2):
+            # EVALSHA straight into the pipeline: going through the Script object would add a
+            # SCRIPT EXISTS round trip to every batch.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    pipe.evalsha(script.sha, 4, *call)
+                try:
+                    await pipe.execute()
+                    return
+                except redis.exceptions.NoScriptError:
+                    if attempt == 2:
+                        raise
+            # Redis lost its script cache (a restart or failover). The script skips jobs that
+            # already exist, so sending the whole batch again is safe.
+            script.sha = await self.redis.script_load(script.script)
 
 
 def make_queue(settings: Settings) -> ResilientRedisQueue:

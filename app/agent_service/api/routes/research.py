@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_service.agent.events import channel, record_event
 from agent_service.api.batches import Submission
-from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep
+from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep, services_of
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import (
     ErrorBody,
@@ -64,8 +64,9 @@ def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
 
 
 @router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
-async def submit(body: ResearchCreate, key: CurrentKey, svc: ServicesDep) -> RunAccepted:
+async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> RunAccepted:
     """Queue a research question; poll the run or follow its events for the answer."""
+    svc = services_of(request)
     run_id = uuid.uuid4()
     tag_run(str(run_id))
     # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
@@ -79,8 +80,9 @@ async def submit(body: ResearchCreate, key: CurrentKey, svc: ServicesDep) -> Run
 
 
 @router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
-async def read(run_id: uuid.UUID, key: CurrentKey, svc: ServicesDep) -> RunDetail:
+async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> RunDetail:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
+    svc = services_of(request)
     row = await svc.run_reads.submit(run_id)
     if row is None or str(row["api_key_id"]) != key.key_id:
         raise HTTPException(404, f"research run {run_id} not found")
