@@ -3,7 +3,9 @@
 Prints one JSON document. For the enqueue path (POST /api/v1/research) and the read path
 (GET /api/v1/research/{id}) it reports closed-loop throughput and latency percentiles (wrk, 16
 connections) for the service and for a bare FastAPI endpoint served the same way (one uvicorn
-process each, rounds interleaved), their ratio, and latency at a fixed offered rate of 100/s;
+process each, rounds interleaved), their ratio, the same for FastAPI routes with the service's
+contract and no work (what the framework charges for body validation, an auth dependency and a
+response model: benchmarks/bare_app.py), and latency at a fixed offered rate of 100/s;
 then end-to-end runs per second through the queue with the offline provider, and runs lost,
 with one worker process and with one per core. The load generator shares the 2 cores with the
 servers, so absolute figures are a floor; the ratios are the comparable figures. Needs `wrk`
@@ -157,15 +159,20 @@ async def compare(service: str, bare: str, headers: dict[str, str],
     for name, path, body, call in (
             ("enqueue", "/api/v1/research", json.dumps(QUESTION), enqueue),
             ("read", f"/api/v1/research/{run_id}", None, read)):
-        ours, theirs = [], []
-        for _ in range(ROUNDS):  # interleaved, so drift hits both alike
+        ours, theirs, shaped = [], [], []
+        for _ in range(ROUNDS):  # interleaved, so drift hits all alike
             ours.append(closed_loop(service + path, headers, body))
             theirs.append(closed_loop(bare + path, headers, body))
+            shaped.append(closed_loop(f"{bare}/shaped{path}", headers, body))
         service_figures, bare_figures = median_of(ours), median_of(theirs)
+        shaped_figures = median_of(shaped)
         figures[name] = {
             "service": service_figures, "bare_fastapi": bare_figures,
             "throughput_ratio": round(service_figures["requests_per_second"]
                                       / bare_figures["requests_per_second"], 3),
+            "fastapi_same_contract_no_work": shaped_figures,
+            "contract_ratio": round(shaped_figures["requests_per_second"]
+                                    / bare_figures["requests_per_second"], 3),
             "service_at_fixed_rate": await open_loop(call, service)}
     return figures
 
