@@ -19,6 +19,7 @@ from agent_service.auth.keys import KeyCache
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.errors import install_error_handlers
+from agent_service.core.gc_tuning import freeze_startup_objects
 from agent_service.core.logging import configure_logging
 from agent_service.core.tracing import configure_tracing, instrument_app
 from agent_service.db.hot_path import create_pool
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                      settings.rate_limit),
             keys=KeyCache(settings.api_key_cache_seconds),
             submissions=batches.submissions(pg, queue, settings), run_reads=batches.run_reads(pg))
+        freeze_startup_objects()
         try:
             yield
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator
 
@@ -219,3 +220,12 @@ async def test_openapi_describes_every_endpoint(client: httpx.AsyncClient) -> No
         "/api/v1/documents", "/api/v1/documents/{document_id}"}
     submit = schema["paths"]["/api/v1/research"]["post"]
     assert "202" in submit["responses"] and "401" in submit["responses"]
+
+
+async def test_startup_objects_are_frozen_out_of_the_collectors_full_passes(
+        settings: Settings) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    async with api_client(settings) as http:
+        assert (await http.get("/health")).status_code == 200
+        assert gc.get_freeze_count() > 10_000

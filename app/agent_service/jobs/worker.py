@@ -20,6 +20,7 @@ from saq.types import PartialTimersDict
 from agent_service.agent.events import EventLog
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
 from agent_service.core.config import Settings, get_settings
+from agent_service.core.gc_tuning import freeze_startup_objects
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
 from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db.hot_path import create_pool
@@ -54,6 +55,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
     ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
+    freeze_startup_objects()
     log.info("worker started", concurrency=settings.worker_concurrency,
              providers=settings.llm_providers)
 
