@@ -51,7 +51,7 @@ from agent_service.db.migrate import migrate  # noqa: E402
 from agent_service.db.session import make_engine  # noqa: E402
 
 CONCURRENCY = 16
-ROUNDS = 2
+ROUNDS = 3
 OFFERED_RATE = 100
 OFFERED_SECONDS = 5
 E2E_RUNS = 1000
