@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -12,22 +13,12 @@ import redis.asyncio as redis
 
 from agent_service.core.batching import MicroBatcher
 
-# One statement, one round trip: the event, and with a heartbeat the run's liveness mark and
-# status (so a worker learns of a cancel for free). An UPDATE that matches no row is harmless.
-_RECORD = """
-WITH event AS (
-    INSERT INTO run_events (run_id, type, data) VALUES ($1, $2, $3) RETURNING id
-), beat AS (
-    UPDATE research_runs SET heartbeat_at = now() WHERE id = $1 AND $4 RETURNING status
-)
-SELECT (SELECT id FROM event) AS id, (SELECT status FROM beat) AS status
-"""
-
-
-# The same for a batch of events from different runs (EventLog). Ids are drawn from the
+# One statement for any number of events: each event, and for those with a heartbeat the run's
+# liveness mark and status (so a worker learns of a cancel for free). Ids are drawn from the
 # table's sequence in the CTE so each input row gets its own id back; a run has at most one
-# event in a batch (it awaits each), so its ids still grow in the order it emitted them.
-_RECORD_MANY = """
+# event in a batch (it awaits each), so its ids still grow in the order it emitted them. An
+# UPDATE that matches no row is harmless.
+_RECORD = """
 WITH new AS (
     SELECT nextval(pg_get_serial_sequence('run_events', 'id')) AS id, e.*
     FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bool[]) WITH ORDINALITY
@@ -47,43 +38,49 @@ def channel(run_id: str) -> str:
     return f"research:{run_id}:events"
 
 
-async def record_event(pool: asyncpg.Pool, client: redis.Redis, run_id: str, kind: str,
-                       data: dict[str, Any], heartbeat: bool = False) -> str | None:
-    """Stores and publishes one event. With `heartbeat`, also marks the running run alive and
-    returns its status.
-
-    Workers pass a pool whose sessions run with synchronous_commit off (db/hot_path.py):
-    events are progress telemetry, and not waiting for the WAL flush is worth losing the last
-    few of them in a database crash. Results and state changes still commit durably.
-    """
-    row = await pool.fetchrow(_RECORD, uuid.UUID(run_id), kind, data, heartbeat)
-    assert row is not None
-    await client.publish(channel(run_id), json.dumps({"id": row["id"], "type": kind,
-                                                      "data": data}))
-    status: str | None = row["status"]
-    return status
-
-
 @dataclass(frozen=True)
 class Event:
     run_id: str
     kind: str
     data: dict[str, Any]
-    heartbeat: bool
+    heartbeat: bool = False
+
+
+async def record_events(pool: asyncpg.Pool, client: redis.Redis,
+                        events: list[Event]) -> list[str | None]:
+    """Stores, then publishes, the events: one statement and one Redis pipeline. Returns, per
+    event, the run's status for a heartbeat, else None.
+
+    Publishing follows the commit, so a live stream never announces an event the table lacks.
+    Workers pass a pool whose sessions run with synchronous_commit off (db/hot_path.py):
+    events are progress telemetry, and not waiting for the WAL flush is worth losing the last
+    few of them in a database crash. Results and state changes still commit durably.
+    """
+    rows = await pool.fetch(
+        _RECORD, [uuid.UUID(e.run_id) for e in events], [e.kind for e in events],
+        [e.data for e in events], [e.heartbeat for e in events])
+    async with client.pipeline(transaction=False) as pipe:
+        for event, row in zip(events, rows, strict=True):
+            pipe.publish(channel(event.run_id), json.dumps(
+                {"id": row["id"], "type": event.kind, "data": event.data}))
+        await pipe.execute()
+    return [row["status"] for row in rows]
+
+
+async def record_event(pool: asyncpg.Pool, client: redis.Redis, run_id: str, kind: str,
+                       data: dict[str, Any], heartbeat: bool = False) -> str | None:
+    """One event (`record_events`), for callers that emit rarely, such as a cancel."""
+    return (await record_events(pool, client, [Event(run_id, kind, data, heartbeat)]))[0]
 
 
 class EventLog:
-    """`record_event` for a worker's concurrent runs, group-committed (core/batching.py).
-
-    Events are most of a run's round trips; the events that concurrent runs emit together
-    share one statement and one Redis pipeline. Publishing follows the commit, as in
-    `record_event`, so a live stream never announces an event the table lacks.
-    """
+    """`record_events` for a worker's concurrent runs, group-committed (core/batching.py):
+    events are most of a run's round trips, and the ones that concurrent runs emit together
+    share one statement and one pipeline."""
 
     def __init__(self, pool: asyncpg.Pool, client: redis.Redis) -> None:
-        self.pool = pool
-        self.redis = client
-        self._batches: MicroBatcher[Event, str | None] = MicroBatcher(self._flush)
+        self._batches: MicroBatcher[Event, str | None] = MicroBatcher(
+            partial(record_events, pool, client))
 
     async def record(self, run_id: str, kind: str, data: dict[str, Any],
                      heartbeat: bool = False) -> str | None:
@@ -92,14 +89,3 @@ class EventLog:
 
     async def drain(self) -> None:
         await self._batches.drain()
-
-    async def _flush(self, events: list[Event]) -> list[str | None]:
-        rows = await self.pool.fetch(
-            _RECORD_MANY, [uuid.UUID(e.run_id) for e in events], [e.kind for e in events],
-            [e.data for e in events], [e.heartbeat for e in events])
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event, row in zip(events, rows, strict=True):
-                pipe.publish(channel(event.run_id), json.dumps(
-                    {"id": row["id"], "type": event.kind, "data": event.data}))
-            await pipe.execute()
-        return [row["status"] for row in rows]

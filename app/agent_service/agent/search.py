@@ -41,20 +41,14 @@ def tsquery(query: str) -> str | None:
 
 
 async def search_many(pool: asyncpg.Pool, queries: list[str], limit: int) -> list[list[Hit]]:
-    """`search` for each query, in one statement; the results in the queries' order."""
+    """The ranked hits of each query, in one statement; the results in the queries' order.
+
+    A query without searchable words is sent as NULL: to_tsquery(NULL) matches nothing.
+    """
     expressions = [tsquery(q) for q in queries]
-    wanted = [e for e in expressions if e is not None]
-    found: dict[int, list[Hit]] = {}
-    if wanted:
-        for r in await pool.fetch(SEARCH_MANY_SQL, wanted, limit):
-            found.setdefault(r["n"], []).append(
+    results: list[list[Hit]] = [[] for _ in queries]
+    if any(expressions):
+        for r in await pool.fetch(SEARCH_MANY_SQL, expressions, limit):
+            results[r["n"] - 1].append(
                 Hit(str(r["id"]), r["title"], r["source"], r["content"], float(r["rank"])))
-    results: list[list[Hit]] = []
-    position = 0
-    for expression in expressions:
-        if expression is None:
-            results.append([])
-        else:
-            position += 1
-            results.append(found.get(position, []))
     return results
