@@ -99,6 +99,22 @@ async def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
     assert flush.batches == [[1, 2]]
 
 
+async def test_callers_that_submit_again_as_soon_as_answered_are_never_stranded() -> None:
+    async def echo(items: list[int]) -> list[int]:
+        await asyncio.sleep(0)
+        return items
+
+    batcher: MicroBatcher[int, int] = MicroBatcher(echo, max_in_flight=1)
+
+    async def caller(first: int) -> list[int]:
+        return [await batcher.submit(n) for n in range(first, first + 50)]
+
+    # A stranded item waits forever; the bound turns that hang into a failure.
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(caller(100 * c) for c in range(8))), timeout=10)
+    assert answers == [list(range(100 * c, 100 * c + 50)) for c in range(8)]
+
+
 async def test_drain_waits_for_accepted_items_and_flushes_carry_no_request_context() -> None:
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id",
                                                                       default="none")

@@ -49,12 +49,22 @@ class MicroBatcher(Generic[Item, Result]):
             # one's request id or trace span into its logs and spans.
             flusher = asyncio.create_task(self._drain(), context=contextvars.Context())
             self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
         # A cancelled caller (client gone) cancels only its own future; the flush goes on for
         # the rest of its batch.
         return await future
 
     async def _drain(self) -> None:
+        try:
+            await self._flush_pending()
+        finally:
+            # Leaves the in-flight set in the same step that found nothing pending. A done
+            # callback would run a turn later, after the callers just answered, and an item
+            # one of them submits at once would find every slot taken and wait for a flush
+            # that never starts.
+            if (task := asyncio.current_task()) is not None:
+                self._flushers.discard(task)
+
+    async def _flush_pending(self) -> None:
         while self._pending:
             batch = self._pending[:self._max_batch]
             del self._pending[:self._max_batch]
