@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -22,9 +23,14 @@ KEY_PREFIX = "ak_"
 class Principal:
     """Who a request acts for."""
 
-    key_id: str
+    id: uuid.UUID
     name: str
     prefix: str
+    key_id: str = field(init=False)
+    """The id as text (rate-limit buckets, logs), formatted once rather than per request."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_id", str(self.id))
 
 
 def hash_key(key: str) -> str:
@@ -73,7 +79,7 @@ class KeyCache:
         if row is None:
             self._entries.pop(digest, None)
             return None
-        principal = Principal(str(row["id"]), row["name"], row["prefix"])
+        principal = Principal(row["id"], row["name"], row["prefix"])
         if self.ttl > 0:
             if len(self._entries) > 10_000:
                 self._entries.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import redis.exceptions
 import structlog
 from redis.commands.core import AsyncScript
@@ -99,7 +100,10 @@ class ResilientRedisQueue(RedisQueue):
 
 def make_queue(settings: Settings) -> ResilientRedisQueue:
     queue = ResilientRedisQueue.from_url(settings.redis_url.get_secret_value(),
-                                         name=settings.queue_name)
+                                         name=settings.queue_name,
+                                         # SAQ's default is the json module; the payloads are
+                                         # plain JSON either way.
+                                         dump=orjson.dumps, load=orjson.loads)
     assert isinstance(queue, ResilientRedisQueue)  # SAQ's from_url is typed as the base class
     return queue
 

@@ -19,6 +19,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from agent_service.agent.events import channel, record_event
 from agent_service.api.batches import Submission
 from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep, services_of
+from agent_service.api.direct_route import DirectRoute
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import (
     ErrorBody,
@@ -39,6 +40,8 @@ from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
 from agent_service.jobs import runs
 
 router = APIRouter(prefix="/api/v1/research", tags=["research"])
+# Submit and read: the routes every client calls most (api/direct_route.py).
+hot_router = APIRouter(prefix="/api/v1/research", tags=["research"], route_class=DirectRoute)
 audit = structlog.get_logger("agent_service.audit")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody},
@@ -48,7 +51,7 @@ TERMINAL_EVENTS = ("completed", "failed", "cancelled")
 
 async def _own_run(db: SessionDep, key: CurrentKey, run_id: uuid.UUID) -> ResearchRun:
     run = await db.get(ResearchRun, run_id)
-    if run is None or str(run.api_key_id) != key.key_id:
+    if run is None or run.api_key_id != key.id:
         raise HTTPException(404, f"research run {run_id} not found")
     return run
 
@@ -75,7 +78,7 @@ def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
         error=run.error, attempts=run.attempts, started_at=run.started_at)
 
 
-@router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
+@hot_router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
 async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Response:
     """Queue a research question; poll the run or follow its events for the answer."""
     svc = services_of(request)
@@ -83,7 +86,7 @@ async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Res
     tag_run(str(run_id))
     # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
     await svc.submissions.submit(Submission(
-        NewRun(run_id, uuid.UUID(key.key_id), body.question, body.max_sources,
+        NewRun(run_id, key.id, body.question, body.max_sources,
                body.options.model_dump(), correlation_id.get()), trace_carrier()))
     RUNS.labels("queued").inc()
     base = f"/api/v1/research/{run_id}"
@@ -91,12 +94,12 @@ async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Res
                                       links=Links(self=base, events=f"{base}/events")), 202)
 
 
-@router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
+@hot_router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
 async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> Response:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
     svc = services_of(request)
     row = await svc.run_reads.submit(run_id)
-    if row is None or str(row["api_key_id"]) != key.key_id:
+    if row is None or row["api_key_id"] != key.id:
         raise HTTPException(404, f"research run {run_id} not found")
     return model_response(_detail(SimpleNamespace(**dict(row))))
 
@@ -109,7 +112,7 @@ async def list_runs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> RunPage:
     """The caller's runs, newest first, a page at a time."""
-    query = select(ResearchRun).where(ResearchRun.api_key_id == uuid.UUID(key.key_id))
+    query = select(ResearchRun).where(ResearchRun.api_key_id == key.id)
     if status is not None:
         query = query.where(ResearchRun.status == status)
     if cursor:
