@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio as redis
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
 
 from agent_service.api import batches
 from agent_service.api.deps import Services
-from agent_service.api.middleware import BodySizeLimit, MetricsAndAccessLog
+from agent_service.api.middleware import Edge
 from agent_service.api.routes import documents, health, research
 from agent_service.auth.keys import KeyCache
 from agent_service.auth.ratelimit import RateLimiter
@@ -25,13 +23,6 @@ from agent_service.core.tracing import configure_tracing, instrument_app
 from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.queue import make_queue
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-def _valid_request_id(value: str) -> bool:
-    # Client-chosen ids are echoed into logs and jobs, so they are kept short and plain.
-    return bool(_REQUEST_ID.match(value))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -79,11 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(research.router)
     app.include_router(documents.router)
-    # Outermost first: size limit, then request ids, then metrics/logs with both in place.
-    app.add_middleware(MetricsAndAccessLog)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID",
-                       validator=_valid_request_id)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(Edge, max_bytes=settings.max_request_bytes)
     if tracing:
         instrument_app(app)
     return app

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gc
+import logging
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -178,6 +180,33 @@ async def test_cancel_a_queued_run_then_409_once_finished(client: httpx.AsyncCli
     assert again.json()["error"]["message"] == (
         f"research run {run_id} already cancelled; only queued or running runs can be "
         "cancelled")
+
+
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, dict):  # structlog's event, before rendering
+            self.events.append(record.msg)
+
+
+async def test_log_lines_written_while_serving_name_the_request(client: httpx.AsyncClient,
+                                                                auth: dict[str, str]) -> None:
+    run_id = (await client.post("/api/v1/research", json=QUESTION, headers=auth)).json()["id"]
+    audit = logging.getLogger("agent_service.audit")
+    collected, level = Collected(), audit.level
+    audit.addHandler(collected)
+    audit.setLevel(logging.INFO)  # the suite's settings log warnings only
+    try:
+        await client.post(f"/api/v1/research/{run_id}/cancel",
+                          headers={**auth, "X-Request-ID": "cancel-77"})
+    finally:
+        audit.removeHandler(collected)
+        audit.setLevel(level)
+    [line] = [e for e in collected.events if e["event"] == "run cancelled"]
+    assert line["request_id"] == "cancel-77" and line["run_id"] == run_id
 
 
 async def test_rate_limit_answers_429_with_retry_after(servers: dict[str, str],

@@ -7,11 +7,12 @@ from typing import Any
 import redis.exceptions
 import sqlalchemy.exc
 import structlog
-from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from agent_service.core.request_id import current_request_id
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +30,7 @@ RETRY_AFTER_SECONDS = 5
 
 def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": CODES.get(status, "error"), "message": message,
-                      "request_id": correlation_id.get(), **extra}}
+                      "request_id": current_request_id.get(), **extra}}
 
 
 def install_error_handlers(app: FastAPI) -> None:

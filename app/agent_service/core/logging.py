@@ -7,10 +7,13 @@ import sys
 
 import structlog
 
+from agent_service.core.request_id import add_request_id
+
 
 def configure_logging(level: str = "INFO") -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 
 import structlog
-from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
@@ -34,6 +33,7 @@ from agent_service.api.schemas import (
     Usage,
 )
 from agent_service.core.metrics import RUNS
+from agent_service.core.request_id import current_request_id
 from agent_service.core.tracing import tag_run, trace_carrier
 from agent_service.db.hot_path import NewRun
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
@@ -87,7 +87,7 @@ async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Res
     # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
     await svc.submissions.submit(Submission(
         NewRun(run_id, key.id, body.question, body.max_sources,
-               body.options.model_dump(), correlation_id.get()), trace_carrier()))
+               body.options.model_dump(), current_request_id.get()), trace_carrier()))
     RUNS.labels("queued").inc()
     base = f"/api/v1/research/{run_id}"
     return model_response(RunAccepted(id=run_id, status="queued",
