@@ -9,22 +9,27 @@ db/models.py, whose migrations own the schema; the API tests exercise every quer
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import orjson
 
 RUN_COLUMNS = ("id, api_key_id, question, max_sources, options, status, answer, sources, "
                "prompt_tokens, completion_tokens, cost_usd, error, attempts, created_at, "
                "started_at, finished_at")
 
 
+def _encode_json(value: Any) -> str:
+    # Non-string keys become strings, as the json module would write them.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _codecs(connection: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
-        await connection.set_type_codec(kind, encoder=json.dumps, decoder=json.loads,
+        await connection.set_type_codec(kind, encoder=_encode_json, decoder=orjson.loads,
                                         schema="pg_catalog")
 
 

@@ -9,6 +9,8 @@ SIGTERM before handing them back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 import redis.exceptions
@@ -98,12 +100,17 @@ class ResilientRedisQueue(RedisQueue):
         await self._enqueue_many_script(keys=[self._incomplete, self._queued], args=args)
 
 
+def _dump(job: Mapping[str, Any]) -> bytes:
+    # Non-string keys become strings, as the json module would write them.
+    return orjson.dumps(job, option=orjson.OPT_NON_STR_KEYS)
+
+
 def make_queue(settings: Settings) -> ResilientRedisQueue:
     queue = ResilientRedisQueue.from_url(settings.redis_url.get_secret_value(),
                                          name=settings.queue_name,
                                          # SAQ's default is the json module; the payloads are
                                          # plain JSON either way.
-                                         dump=orjson.dumps, load=orjson.loads)
+                                         dump=_dump, load=orjson.loads)
     assert isinstance(queue, ResilientRedisQueue)  # SAQ's from_url is typed as the base class
     return queue
 
