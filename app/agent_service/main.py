@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(research.hot_router)
+    research.add_hot_routes(app.router)
     app.include_router(health.router)
     app.include_router(research.router)
     app.include_router(documents.router)

@@ -39,9 +39,8 @@ from agent_service.db.hot_path import NewRun
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
 from agent_service.jobs import runs
 
-router = APIRouter(prefix="/api/v1/research", tags=["research"])
-# Submit and read: the routes every client calls most (api/direct_route.py).
-hot_router = APIRouter(prefix="/api/v1/research", tags=["research"], route_class=DirectRoute)
+PREFIX = "/api/v1/research"
+router = APIRouter(prefix=PREFIX, tags=["research"])
 audit = structlog.get_logger("agent_service.audit")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody},
@@ -78,23 +77,22 @@ def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
         error=run.error, attempts=run.attempts, started_at=run.started_at)
 
 
-@hot_router.post("", status_code=202, response_model=RunAccepted, responses=ERRORS)
 async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Response:
     """Queue a research question; poll the run or follow its events for the answer."""
     svc = services_of(request)
     run_id = uuid.uuid4()
-    tag_run(str(run_id))
+    run_text = str(run_id)
+    base = f"{PREFIX}/{run_text}"
+    tag_run(run_text)
     # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
     await svc.submissions.submit(Submission(
         NewRun(run_id, key.id, body.question, body.max_sources,
                body.options.model_dump(), current_request_id.get()), trace_carrier()))
     RUNS.labels("queued").inc()
-    base = f"/api/v1/research/{run_id}"
     return model_response(RunAccepted(id=run_id, status="queued",
                                       links=Links(self=base, events=f"{base}/events")), 202)
 
 
-@hot_router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
 async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> Response:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
     svc = services_of(request)
@@ -102,6 +100,18 @@ async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> Response
     if row is None or row["api_key_id"] != key.id:
         raise HTTPException(404, f"research run {run_id} not found")
     return model_response(_detail(SimpleNamespace(**dict(row))))
+
+
+def add_hot_routes(app_router: APIRouter) -> None:
+    """Submit and read, the routes clients call most, as DirectRoutes (api/direct_route.py) on
+    the application's own router: a route of an included router costs FastAPI a second route
+    lookup on every request."""
+    app_router.add_api_route(PREFIX, submit, methods=["POST"], status_code=202,
+                             response_model=RunAccepted, responses=ERRORS, tags=["research"],
+                             route_class_override=DirectRoute)
+    app_router.add_api_route(f"{PREFIX}/{{run_id}}", read, methods=["GET"],
+                             response_model=RunDetail, responses=ERRORS, tags=["research"],
+                             route_class_override=DirectRoute)
 
 
 @router.get("", response_model=RunPage, responses={**ERRORS, 400: {"model": ErrorBody}})
