@@ -9,15 +9,21 @@ import uuid
 
 import pytest
 import redis.asyncio as redis
+from devtools.servers import free_port
 from saq import Status
-from support import api_client
+from support import api_client, make_settings, new_key
 
 from agent_service.agent.events import EventLog, channel
+from agent_service.api.batches import Submission, submissions
+from agent_service.auth.keys import hash_key
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
-from agent_service.db.hot_path import create_pool
+from agent_service.db.hot_path import NewRun, create_pool, find_key, insert_runs
+from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.queue import TASK, make_queue, run_job
+from agent_service.jobs.reaper import LOCK as REAPER_LOCK
+from agent_service.jobs.reaper import reap
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
@@ -173,6 +179,80 @@ async def test_concurrent_submissions_are_all_stored_and_queued(settings: Settin
     kwargs = [job.kwargs or {} for job in jobs if job]
     assert [k["run_id"] for k in kwargs] == ids
     assert [k["request_id"] for k in kwargs] == [f"batch-{n}" for n in range(40)]
+
+
+async def test_runs_saved_while_the_queue_is_unreachable_are_accepted_and_reaped(
+        settings: Settings) -> None:
+    """A batch whose rows committed but whose enqueue failed is answered as accepted: an error
+    would make clients submit the runs again, and both copies would run."""
+    url = settings.database_url.get_secret_value()
+    pool = await create_pool(url, 2)
+    gone = make_queue(make_settings({"database_url": url,
+                                     "redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    ids = [uuid.uuid4() for _ in range(3)]
+    try:
+        key = await find_key(pool, hash_key(await new_key(settings, "queue-gone")))
+        assert key is not None
+        key_id = key["id"]
+        batcher = submissions(pool, gone, settings)
+        results = await asyncio.gather(*(batcher.submit(Submission(
+            NewRun(run_id, key_id, "Where did the queue go?", 3, {"tags": []}, "lost-1"), {}))
+            for run_id in ids))
+        assert results == [None] * 3
+        rows = await pool.fetch("SELECT status FROM research_runs WHERE id = ANY($1)", ids)
+        assert [r["status"] for r in rows] == ["queued"] * 3
+        # Once old enough, the reaper hands them to the (reachable) queue.
+        await pool.execute("UPDATE research_runs SET created_at = now() - interval '1 hour' "
+                           "WHERE id = ANY($1)", ids)
+    finally:
+        await pool.close()
+    engine = make_engine(url)
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    queue = make_queue(settings)
+    await queue.connect()
+    try:
+        await client.delete(REAPER_LOCK)  # a reaper pass of an earlier test may hold it
+        reaped = await reap(make_sessionmaker(engine), client, queue, settings)
+        assert set(map(str, ids)) <= set(reaped.requeued)
+        jobs = await asyncio.gather(*(queue.job(str(i)) for i in ids))
+        assert all(job is not None and job.function == TASK for job in jobs)
+    finally:
+        await queue.disconnect()
+        await client.aclose()
+        await engine.dispose()
+
+
+async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Settings) -> None:
+    url = settings.database_url.get_secret_value()
+    pool = await create_pool(url, 2)
+    ids = [uuid.uuid4() for _ in range(101)]
+    try:
+        key = await find_key(pool, hash_key(await new_key(settings, "orphans")))
+        assert key is not None
+        await insert_runs(pool, [NewRun(i, key["id"], "Who picks me up?", 3, {}, None)
+                                 for i in ids])
+        # Older than any other test's runs, so these are the first the reaper pages through.
+        await pool.execute("UPDATE research_runs SET created_at = now() - interval '2 hours' "
+                           "WHERE id = ANY($1)", ids)
+    finally:
+        await pool.close()
+    engine = make_engine(url)
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    queue = make_queue(settings)
+    await queue.connect()
+    passes: list[set[str]] = []
+    try:
+        for _ in range(2):
+            await client.delete(REAPER_LOCK)
+            passes.append(set((await reap(make_sessionmaker(engine), client, queue,
+                                          settings)).requeued) & set(map(str, ids)))
+    finally:
+        await queue.disconnect()
+        await client.aclose()
+        await engine.dispose()
+    # A page of 100, then the one left: a run just handed back is not handed back again.
+    assert [len(p) for p in passes] == [100, 1]
+    assert passes[0] | passes[1] == set(map(str, ids))
 
 
 async def test_concurrent_reads_answer_each_their_own_run(settings: Settings,

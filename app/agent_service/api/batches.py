@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from functools import partial
 
 import asyncpg
+import structlog
 
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
+from agent_service.core.errors import UNAVAILABLE
 from agent_service.db.hot_path import NewRun, fetch_runs, insert_runs
 from agent_service.jobs.queue import ResilientRedisQueue, run_job
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,11 +29,18 @@ def submissions(pg: asyncpg.Pool, queue: ResilientRedisQueue,
                 settings: Settings) -> MicroBatcher[Submission, None]:
     async def flush(batch: list[Submission]) -> list[None]:
         # The rows are committed before their jobs exist, so a worker never sees a job without
-        # its run. If Redis fails in between, the runs stay queued and the reaper
-        # (jobs/reaper.py) enqueues them.
+        # its run.
         await insert_runs(pg, [s.run for s in batch])
-        await queue.enqueue_many([run_job(settings, str(s.run.id), s.run.request_id,
-                                          trace_context=s.trace_context) for s in batch])
+        try:
+            await queue.enqueue_many([run_job(settings, str(s.run.id), s.run.request_id,
+                                              trace_context=s.trace_context) for s in batch])
+        except UNAVAILABLE as error:
+            # The runs are saved: they are accepted. An error here would make clients submit
+            # them again, and both copies would run. The reaper (jobs/reaper.py) enqueues runs
+            # left queued without a job.
+            log.warning("runs saved but not enqueued; the reaper will enqueue them",
+                        run_ids=[str(s.run.id) for s in batch],
+                        error=f"{type(error).__name__}: {error}")
         return [None] * len(batch)
 
     # One batch in flight: under load the next batch grows while the database commits, so

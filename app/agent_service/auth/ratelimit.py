@@ -46,6 +46,9 @@ class RateLimiter:
 
     async def _check_many(self, keys: list[str]) -> list[float | None]:
         counts = Counter(keys)
+        if len(counts) == 1:
+            # The usual batch (one client's burst): no task per key.
+            return await self._check_key(keys[0], len(keys))
         verdicts = await asyncio.gather(*(self._check_key(key, n) for key, n in counts.items()))
         remaining = {key: list(verdict) for key, verdict in zip(counts, verdicts, strict=True)}
         return [remaining[key].pop(0) for key in keys]

@@ -51,8 +51,13 @@ async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, 
             .where(or_(
                 and_(ResearchRun.status == "running",
                      ResearchRun.heartbeat_at < func.now() - stale_after),
+                # A queued run handed back in the last minute is not handed back again, so
+                # more than a page of orphans cannot starve the ones past the first page.
                 and_(ResearchRun.status == "queued",
-                     ResearchRun.created_at < func.now() - orphan_after)))
+                     ResearchRun.created_at < func.now() - orphan_after,
+                     or_(ResearchRun.heartbeat_at.is_(None),
+                         ResearchRun.heartbeat_at < func.now() - orphan_after))))
+            .order_by(ResearchRun.created_at)
             .limit(100))).all()
         for row in rows:
             run_id = str(row.id)
