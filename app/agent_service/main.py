@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +21,6 @@ from agent_service.core.logging import configure_logging
 from agent_service.core.tracing import configure_tracing, instrument_app
 from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
-from agent_service.jobs.queue import make_queue
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,23 +35,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url.get_secret_value(), pool_size=3)
         pg = await create_pool(settings.database_url.get_secret_value(), size=8)
         client = redis.from_url(settings.redis_url.get_secret_value())
-        queue = make_queue(settings)
-        await queue.connect()
         app.state.services = services = Services(
             settings=settings, sessions=make_sessionmaker(engine), pg=pg, redis=client,
-            queue=queue,
             rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
                                      settings.rate_limit),
             keys=KeyCache(settings.api_key_cache_seconds),
-            submissions=batches.submissions(pg, queue, settings), run_reads=batches.run_reads(pg))
+            submissions=batches.submissions(pg), run_reads=batches.run_reads(pg))
         freeze_startup_objects()
         try:
             yield
         finally:
             await services.drain()
-            # Shutting down must not fail because Redis already went away.
-            with contextlib.suppress(Exception):
-                await queue.disconnect()
             await client.aclose()
             await pg.close()
             await engine.dispose()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import uuid
 
+import asyncpg
 import pytest
 import redis.asyncio as redis
 from devtools.servers import free_port
@@ -14,16 +16,16 @@ from saq import Status
 from support import api_client, make_settings, new_key
 
 from agent_service.agent.events import EventLog, channel
-from agent_service.api.batches import Submission, submissions
 from agent_service.auth.keys import hash_key
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
 from agent_service.db.hot_path import NewRun, create_pool, find_key, insert_runs
 from agent_service.db.session import make_engine, make_sessionmaker
-from agent_service.jobs.queue import TASK, make_queue, run_job
+from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue, run_job
 from agent_service.jobs.reaper import LOCK as REAPER_LOCK
 from agent_service.jobs.reaper import reap
+from agent_service.jobs.relay import Relay, relay_saved_runs
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
@@ -171,55 +173,107 @@ async def test_concurrent_submissions_are_all_stored_and_queued(settings: Settin
     assert {r.json()["status"] for r in runs} == {"queued"}
     queue = make_queue(settings)
     await queue.connect()
+    pool = await create_pool(settings.database_url.get_secret_value(), 2)
     try:
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM research_runs WHERE id = ANY($1::uuid[]) AND "
+            "enqueued_at IS NOT NULL", ids), "the API saves; the relay queues"
+        await _relay_everything(pool, queue, settings)
         jobs = await asyncio.gather(*(queue.job(i) for i in ids))
     finally:
         await queue.disconnect()
+        await pool.close()
     assert all(job is not None and job.function == TASK for job in jobs)
     kwargs = [job.kwargs or {} for job in jobs if job]
     assert [k["run_id"] for k in kwargs] == ids
     assert [k["request_id"] for k in kwargs] == [f"batch-{n}" for n in range(40)]
 
 
-async def test_runs_saved_while_the_queue_is_unreachable_are_accepted_and_reaped(
-        settings: Settings) -> None:
-    """A batch whose rows committed but whose enqueue failed is answered as accepted: an error
-    would make clients submit the runs again, and both copies would run."""
+async def _relay_everything(pool: asyncpg.Pool, queue: ResilientRedisQueue,
+                            settings: Settings) -> None:
+    # Other tests' submissions are saved and never relayed; queue them so these tests count
+    # only their own runs.
+    while await relay_saved_runs(pool, queue, settings):
+        pass
+
+
+async def test_the_relay_queues_saved_runs_once_redis_is_back(settings: Settings) -> None:
+    """Runs a relay could not enqueue stay saved and unqueued, and the next pass takes them."""
     url = settings.database_url.get_secret_value()
     pool = await create_pool(url, 2)
     gone = make_queue(make_settings({"database_url": url,
                                      "redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    queue = make_queue(settings)
+    await queue.connect()
     ids = [uuid.uuid4() for _ in range(3)]
     try:
+        await _relay_everything(pool, queue, settings)
         key = await find_key(pool, hash_key(await new_key(settings, "queue-gone")))
         assert key is not None
-        key_id = key["id"]
-        batcher = submissions(pool, gone, settings)
-        results = await asyncio.gather(*(batcher.submit(Submission(
-            NewRun(run_id, key_id, "Where did the queue go?", 3, {"tags": []}, "lost-1"), {}))
-            for run_id in ids))
-        assert results == [None] * 3
-        rows = await pool.fetch("SELECT status FROM research_runs WHERE id = ANY($1)", ids)
-        assert [r["status"] for r in rows] == ["queued"] * 3
-        # Once old enough, the reaper hands them to the (reachable) queue.
-        await pool.execute("UPDATE research_runs SET created_at = now() - interval '1 hour' "
-                           "WHERE id = ANY($1)", ids)
+        await insert_runs(pool, [NewRun(i, key["id"], "Where did the queue go?", 3, {},
+                                        "lost-1", {"traceparent": "00-ab-cd-01"})
+                                 for i in ids])
+        with pytest.raises(redis.ConnectionError):
+            await relay_saved_runs(pool, gone, settings)
+        unqueued = await pool.fetch("SELECT id FROM research_runs WHERE id = ANY($1) AND "
+                                    "enqueued_at IS NULL AND status = 'queued'", ids)
+        assert len(unqueued) == 3, "a failed pass leaves the runs for the next"
+        assert await relay_saved_runs(pool, queue, settings) == 3
+        assert await relay_saved_runs(pool, queue, settings) == 0
+        jobs = await asyncio.gather(*(queue.job(str(i)) for i in ids))
     finally:
+        await queue.disconnect()
         await pool.close()
-    engine = make_engine(url)
-    client = redis.from_url(settings.redis_url.get_secret_value())
+    assert all(job is not None and job.function == TASK for job in jobs)
+    assert [(job.kwargs or {})["trace_context"] for job in jobs if job] == [
+        {"traceparent": "00-ab-cd-01"}] * 3
+
+
+async def test_concurrent_relays_claim_each_run_once(settings: Settings) -> None:
+    url = settings.database_url.get_secret_value()
+    pool = await create_pool(url, 4)
     queue = make_queue(settings)
     await queue.connect()
     try:
-        await client.delete(REAPER_LOCK)  # a reaper pass of an earlier test may hold it
-        reaped = await reap(make_sessionmaker(engine), client, queue, settings)
-        assert set(map(str, ids)) <= set(reaped.requeued)
-        jobs = await asyncio.gather(*(queue.job(str(i)) for i in ids))
-        assert all(job is not None and job.function == TASK for job in jobs)
+        await _relay_everything(pool, queue, settings)
+        key = await find_key(pool, hash_key(await new_key(settings, "relays")))
+        assert key is not None
+        await insert_runs(pool, [NewRun(uuid.uuid4(), key["id"], "Who takes me?", 3, {}, None)
+                                 for _ in range(300)])
+        moved = await asyncio.gather(*(relay_saved_runs(pool, queue, settings, limit=200)
+                                       for _ in range(3)))
     finally:
         await queue.disconnect()
-        await client.aclose()
-        await engine.dispose()
+        await pool.close()
+    assert sum(moved) == 300 and max(moved) <= 200
+
+
+async def test_a_running_relay_is_woken_by_the_commit(settings: Settings,
+                                                      auth: dict[str, str]) -> None:
+    url = settings.database_url.get_secret_value()
+    pool = await create_pool(url, 2)
+    queue = make_queue(settings)
+    await queue.connect()
+    # Polling once a minute: only the notification can wake it within the test's bound.
+    relay = Relay(pool, queue, settings, poll_seconds=60)
+    task = asyncio.create_task(relay.run())
+    try:
+        await _relay_everything(pool, queue, settings)
+        await asyncio.sleep(0.5)  # the relay is listening and idle
+        async with api_client(settings) as http:
+            run_id = (await http.post("/api/v1/research", json=QUESTION,
+                                      headers=auth)).json()["id"]
+        for _ in range(100):
+            if await queue.job(run_id) is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert await queue.job(run_id) is not None, "not queued within 10 s"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await queue.disconnect()
+        await pool.close()
 
 
 async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Settings) -> None:
@@ -231,9 +285,10 @@ async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Set
         assert key is not None
         await insert_runs(pool, [NewRun(i, key["id"], "Who picks me up?", 3, {}, None)
                                  for i in ids])
-        # Older than any other test's runs, so these are the first the reaper pages through.
-        await pool.execute("UPDATE research_runs SET created_at = now() - interval '2 hours' "
-                           "WHERE id = ANY($1)", ids)
+        # Queued long ago and older than any other test's runs, so these are the first the
+        # reaper pages through.
+        await pool.execute("UPDATE research_runs SET created_at = now() - interval '2 hours', "
+                           "enqueued_at = now() - interval '2 hours' WHERE id = ANY($1)", ids)
     finally:
         await pool.close()
     engine = make_engine(url)

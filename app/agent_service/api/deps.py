@@ -12,12 +12,11 @@ import redis.asyncio as redis
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent_service.api.batches import Submission
 from agent_service.auth.keys import KeyCache, Principal
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
-from agent_service.jobs.queue import ResilientRedisQueue
+from agent_service.db.hot_path import NewRun
 
 
 @dataclass
@@ -29,10 +28,9 @@ class Services:
     pg: asyncpg.Pool
     """Plain asyncpg for the per-request queries (db/hot_path.py)."""
     redis: redis.Redis
-    queue: ResilientRedisQueue
     rate_limiter: RateLimiter
     keys: KeyCache
-    submissions: MicroBatcher[Submission, None]
+    submissions: MicroBatcher[NewRun, None]
     run_reads: MicroBatcher[uuid.UUID, asyncpg.Record | None]
 
     async def drain(self) -> None:

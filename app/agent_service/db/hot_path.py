@@ -70,20 +70,27 @@ class NewRun:
     max_sources: int
     options: dict[str, Any]
     request_id: str | None
+    trace_context: dict[str, str] | None = None
+
+
+# Wakes the workers' relays (jobs/relay.py) when runs are saved; delivered on commit.
+RUNS_SAVED_CHANNEL = "research_runs_saved"
 
 
 async def insert_runs(pool: asyncpg.Pool, runs: Sequence[NewRun]) -> None:
     """One statement and one commit for any number of runs (core/batching.py)."""
     await pool.execute(
-        "INSERT INTO research_runs (id, api_key_id, question, max_sources, options, status, "
-        "sources, prompt_tokens, completion_tokens, cost_usd, request_id, attempts) "
+        "WITH saved AS (INSERT INTO research_runs (id, api_key_id, question, max_sources, "
+        "options, status, sources, prompt_tokens, completion_tokens, cost_usd, request_id, "
+        "attempts, trace_context) "
         "SELECT id, api_key_id, question, max_sources, options, 'queued', '[]'::jsonb, 0, 0, "
-        "0, request_id, 0 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], "
-        "$5::jsonb[], $6::text[]) AS new (id, api_key_id, question, max_sources, options, "
-        "request_id)",
+        "0, request_id, 0, trace_context FROM unnest($1::uuid[], $2::uuid[], $3::text[], "
+        "$4::int[], $5::jsonb[], $6::text[], $7::jsonb[]) AS new (id, api_key_id, question, "
+        "max_sources, options, request_id, trace_context) RETURNING 1) "
+        f"SELECT pg_notify('{RUNS_SAVED_CHANNEL}', count(*)::text) FROM saved",
         [r.id for r in runs], [r.api_key_id for r in runs], [r.question for r in runs],
         [r.max_sources for r in runs], [r.options for r in runs],
-        [r.request_id for r in runs])
+        [r.request_id for r in runs], [r.trace_context for r in runs])
 
 
 async def fetch_runs(pool: asyncpg.Pool,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +53,9 @@ class ResearchRun(Base):
         CheckConstraint(f"status IN {RUN_STATUSES}", name="status"),
         Index("ix_research_runs_key_created", "api_key_id", "created_at"),
         Index("ix_research_runs_status_created", "status", "created_at"),
+        # The relay's work list (jobs/relay.py): saved runs not yet handed to the queue.
+        Index("ix_research_runs_unqueued", "created_at",
+              postgresql_where=text("enqueued_at IS NULL AND status = 'queued'")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True,
@@ -75,6 +79,10 @@ class ResearchRun(Base):
     # Touched by the worker at every step; a running run whose heartbeat stops was lost with
     # its worker and is handed to another (jobs/reaper.py).
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the relay handed the run to the queue (jobs/relay.py); NULL until then.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The submitting request's trace (W3C headers), continued by the job.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class RunEvent(Base):

@@ -1,9 +1,10 @@
 """Hands lost runs back to the queue.
 
 SAQ's sweeper re-queues a job whose heartbeat lapses, but a worker that dies while the sweeper
-is itself aborting the job leaves it in limbo; and an API process that dies between saving a run
-and enqueueing it leaves a run nobody will pick up. Postgres knows every run's state, so this
-loop, run by whichever worker holds the Redis lock, finds both and enqueues them again. Running a
+is itself aborting the job leaves it in limbo; and a job lost from Redis (a failover to a replica
+that had not seen it, a flushed database) leaves a queued run nobody will pick up. Postgres knows
+every run's state, so this loop, run by whichever worker holds the Redis lock, finds both and
+enqueues them again. (Runs saved but not yet queued are the relay's, jobs/relay.py.) Running a
 run twice is safe (jobs/runs.py), so erring towards redelivery loses nothing.
 """
 
@@ -26,7 +27,7 @@ from agent_service.jobs.queue import enqueue_run
 
 log = structlog.get_logger(__name__)
 LOCK = "research:reaper:lock"
-# A queued run this old without a job was never enqueued (or its job was lost).
+# A run handed to the queue this long ago and still queued may have lost its job.
 ORPHAN_QUEUED_SECONDS = 60
 
 
@@ -54,7 +55,7 @@ async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, 
                 # A queued run handed back in the last minute is not handed back again, so
                 # more than a page of orphans cannot starve the ones past the first page.
                 and_(ResearchRun.status == "queued",
-                     ResearchRun.created_at < func.now() - orphan_after,
+                     ResearchRun.enqueued_at < func.now() - orphan_after,
                      or_(ResearchRun.heartbeat_at.is_(None),
                          ResearchRun.heartbeat_at < func.now() - orphan_after))))
             .order_by(ResearchRun.created_at)

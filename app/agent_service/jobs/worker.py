@@ -28,6 +28,7 @@ from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import health, runs
 from agent_service.jobs.queue import TASK, make_queue
 from agent_service.jobs.reaper import reap
+from agent_service.jobs.relay import Relay
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
 
 log = structlog.get_logger(__name__)
@@ -38,13 +39,14 @@ LIVENESS = health.Liveness(limit_seconds=60.0)
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
-    # At most 14 Postgres connections per worker process (8 + 4 + 1 + 1 overflow), whatever the
-    # concurrency: runs hold a connection only for single short statements, so waiting for one
-    # briefly is far cheaper than exhausting max_connections as workers scale out.
+    # At most 14 Postgres connections per worker process (7 + 4 + 1 + 1 overflow, and the
+    # relay's LISTEN), whatever the concurrency: runs hold a connection only for single short
+    # statements, so waiting for one briefly is far cheaper than exhausting max_connections as
+    # workers scale out.
     url = settings.database_url.get_secret_value()
     ctx["engine"] = make_engine(url, pool_size=1)
     ctx["sessions"] = make_sessionmaker(ctx["engine"])
-    ctx["pg"] = await create_pool(url, size=min(8, max(2, settings.worker_concurrency)))
+    ctx["pg"] = await create_pool(url, size=min(7, max(2, settings.worker_concurrency)))
     ctx["events"] = await create_pool(url, size=4, durable=False)
     ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
     ctx["event_log"] = EventLog(ctx["events"], ctx["redis"])
@@ -54,6 +56,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
+    ctx["relay_task"] = asyncio.create_task(
+        Relay(ctx["pg"], ctx["worker"].queue, settings).run())
     ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
     freeze_startup_objects()
     log.info("worker started", concurrency=settings.worker_concurrency,
@@ -61,7 +65,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    for task in (ctx["stats_task"], ctx["liveness_task"]):
+    for task in (ctx["stats_task"], ctx["relay_task"], ctx["liveness_task"]):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

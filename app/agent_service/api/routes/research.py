@@ -16,7 +16,6 @@ from sqlalchemy import and_, or_, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_service.agent.events import channel, record_event
-from agent_service.api.batches import Submission
 from agent_service.api.deps import CurrentKey, ServicesDep, SessionDep, services_of
 from agent_service.api.direct_route import DirectRoute
 from agent_service.api.pagination import decode_cursor, encode_cursor
@@ -84,10 +83,10 @@ async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Res
     run_text = str(run_id)
     base = f"{PREFIX}/{run_text}"
     tag_run(run_text)
-    # Concurrent submissions share one INSERT and one Redis pipeline (api/batches.py).
-    await svc.submissions.submit(Submission(
-        NewRun(run_id, key.id, body.question, body.max_sources,
-               body.options.model_dump(), current_request_id.get()), trace_carrier()))
+    # Concurrent submissions share one INSERT (api/batches.py); the workers' relay queues them.
+    await svc.submissions.submit(
+        NewRun(run_id, key.id, body.question, body.max_sources, body.options.model_dump(),
+               current_request_id.get(), trace_carrier() or None))
     RUNS.labels("queued").inc()
     return model_response(RunAccepted(id=run_id, status="queued",
                                       links=Links(self=base, events=f"{base}/events")), 202)
