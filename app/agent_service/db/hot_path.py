@@ -62,7 +62,7 @@ async def find_key(pool: asyncpg.Pool, key_hash: str) -> asyncpg.Record | None:
         key_hash)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class NewRun:
     id: uuid.UUID
     api_key_id: uuid.UUID

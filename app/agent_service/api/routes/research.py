@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from prometheus_client import Counter
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -54,6 +56,12 @@ async def _own_run(db: SessionDep, key: CurrentKey, run_id: uuid.UUID) -> Resear
     return run
 
 
+@functools.cache
+def _queued() -> Counter:
+    # Looked up once: `labels()` validates and locks on every call.
+    return RUNS.labels("queued")
+
+
 def model_response(model: BaseModel, status_code: int = 200) -> Response:
     """The model as JSON, serialized once by pydantic.
 
@@ -87,9 +95,11 @@ async def submit(body: ResearchCreate, key: CurrentKey, request: Request) -> Res
     await svc.submissions.submit(
         NewRun(run_id, key.id, body.question, body.max_sources, body.options.model_dump(),
                current_request_id.get(), trace_carrier() or None))
-    RUNS.labels("queued").inc()
-    return model_response(RunAccepted(id=run_id, status="queued",
-                                      links=Links(self=base, events=f"{base}/events")), 202)
+    _queued().inc()
+    # Built from values typed here, so pydantic's validation is skipped (model_construct).
+    return model_response(RunAccepted.model_construct(
+        id=run_id, status="queued",
+        links=Links.model_construct(self=base, events=f"{base}/events")), 202)
 
 
 async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> Response:
