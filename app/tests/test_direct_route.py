@@ -26,25 +26,35 @@ async def caller(request: Request) -> str:
     return "good"
 
 
+async def submit(body: ResearchCreate, key: str = Depends(caller)) -> Response:
+    return Response(body.model_dump_json(), 202, media_type="application/json")
+
+
+async def read(run_id: uuid.UUID, request: Request, key: str = Depends(caller)) -> Response:
+    return Response(f'{{"id": "{run_id}", "path": "{request.url.path}"}}',
+                    media_type="application/json")
+
+
+def _add(router: APIRouter, prefix: str, route_class: type[APIRoute]) -> None:
+    router.add_api_route(f"{prefix}/runs", submit, methods=["POST"], status_code=202,
+                         route_class_override=route_class)
+    router.add_api_route(f"{prefix}/runs/{{run_id}}", read, methods=["GET"],
+                         route_class_override=route_class)
+
+
 def _app() -> FastAPI:
+    """The endpoints as plain routes, as DirectRoutes of an included router, and as
+    DirectRoutes of the application's own router (FastAPI runs those two differently)."""
     app = FastAPI()
-    route_classes: tuple[tuple[str, type[APIRoute]], ...] = (("/plain", APIRoute),
-                                                              ("/direct", DirectRoute))
-    for prefix, route_class in route_classes:
-        router = APIRouter(prefix=prefix, route_class=route_class)
-
-        @router.post("/runs", status_code=202)
-        async def submit(body: ResearchCreate, key: str = Depends(caller)) -> Response:
-            return Response(body.model_dump_json(), 202, media_type="application/json")
-
-        @router.get("/runs/{run_id}")
-        async def read(run_id: uuid.UUID, request: Request,
-                       key: str = Depends(caller)) -> Response:
-            return Response(f'{{"id": "{run_id}", "path": "{request.url.path}"}}',
-                            media_type="application/json")
-
+    for prefix, route_class in (("/plain", APIRoute), ("/direct", DirectRoute)):
+        router = APIRouter()
+        _add(router, prefix, route_class)
         app.include_router(router)
+    _add(app.router, "/direct-app", DirectRoute)
     return app
+
+
+DIRECT = ["/direct", "/direct-app"]
 
 
 def _outcome(response: httpx.Response) -> tuple[int, Any]:
@@ -79,16 +89,19 @@ SUBMISSIONS: list[tuple[dict[str, str], bytes]] = [
 ]
 
 
+@pytest.mark.parametrize("direct_prefix", DIRECT)
 @pytest.mark.parametrize(("headers", "body"), SUBMISSIONS)
 async def test_a_body_is_judged_the_same_by_both_route_classes(headers: dict[str, str],
-                                                               body: bytes) -> None:
+                                                               body: bytes,
+                                                               direct_prefix: str) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app()),
                                  base_url="http://test") as client:
         plain = await client.post("/plain/runs", content=body, headers=headers)
-        direct = await client.post("/direct/runs", content=body, headers=headers)
+        direct = await client.post(f"{direct_prefix}/runs", content=body, headers=headers)
     assert _outcome(direct) == _outcome(plain)
 
 
+@pytest.mark.parametrize("direct_prefix", DIRECT)
 @pytest.mark.parametrize(("path", "headers"), [
     ("/runs/3f1c1b9e-5a43-4c47-8d39-0d9b1d3a9e11", GOOD),
     ("/runs/3F1C1B9E5A434C478D390D9B1D3A9E11", GOOD),
@@ -96,14 +109,15 @@ async def test_a_body_is_judged_the_same_by_both_route_classes(headers: dict[str
     ("/runs/not-a-uuid", {}),
 ])
 async def test_path_parameters_and_auth_are_judged_the_same(path: str,
-                                                            headers: dict[str, str]) -> None:
+                                                            headers: dict[str, str],
+                                                            direct_prefix: str) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=_app()),
                                  base_url="http://test") as client:
         plain = await client.get(f"/plain{path}", headers=headers)
-        direct = await client.get(f"/direct{path}", headers=headers)
+        direct = await client.get(f"{direct_prefix}{path}", headers=headers)
     outcome = _outcome(direct)
     if plain.status_code == 200:
-        assert direct.json()["path"] == f"/direct{path}"
+        assert direct.json()["path"] == f"{direct_prefix}{path}"
         outcome = (200, {**direct.json(), "path": plain.json()["path"]})
     assert outcome == _outcome(plain)
 
@@ -111,9 +125,11 @@ async def test_path_parameters_and_auth_are_judged_the_same(path: str,
 async def test_the_schema_documents_both_route_classes_alike() -> None:
     paths = _app().openapi()["paths"]
     for path, method in (("/runs", "post"), ("/runs/{run_id}", "get")):
-        plain, direct = paths[f"/plain{path}"][method], paths[f"/direct{path}"][method]
-        for key in ("requestBody", "parameters", "responses"):
-            assert direct.get(key) == plain.get(key), key
+        plain = paths[f"/plain{path}"][method]
+        for prefix in DIRECT:
+            direct = paths[f"{prefix}{path}"][method]
+            for key in ("requestBody", "parameters", "responses"):
+                assert direct.get(key) == plain.get(key), (prefix, key)
 
 
 def test_unsupported_endpoints_are_refused_when_declared() -> None:

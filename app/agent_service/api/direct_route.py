@@ -39,6 +39,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined as Undefined
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 Call = Callable[..., Awaitable[Any]]
 
@@ -113,6 +114,22 @@ class DirectRoute(APIRoute):
     """Use as `route_class` for endpoints that only take the Request, path parameters, one body
     model and Request-only dependencies, and return a Response (see the module docstring)."""
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.max_body_size is not None:
+            return  # keeps FastAPI's wrapper, which enforces the route's own body limit
+        handler = self.get_route_handler()
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handler(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        # On the application's own router this is what runs per request. FastAPI's wrapper
+        # around the handler opens two exit stacks for dependencies with `yield` (refused here)
+        # and catches exceptions that ExceptionMiddleware, one layer up, handles the same way.
+        # (In an included router FastAPI wraps get_route_handler itself: correct, only slower.)
+        self.app = app
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         plan = _plan(self)
         path_params = self.dependant.path_params
@@ -121,7 +138,6 @@ class DirectRoute(APIRoute):
         async def handler(request: Request) -> Response:
             kwargs: dict[str, Any] = {}
             body: Any = Undefined
-            raw = b""
             if plan.body is not None and plan.body_model is not None:
                 raw = await request.body()
                 as_json = _is_json(request.headers.get("content-type", ""))
