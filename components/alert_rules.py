@@ -260,8 +260,8 @@ class _Rules:
             Alert("AgentRedisUnreachable",
                   "max(dependency_up" + self.sel('dependency="redis"') + ") == 0", "2m",
                   "critical", "No API pod can reach Redis",
-                  "/ready fails on Redis in every API pod: enqueueing, rate limits and the LLM "
-                  "cache are down."),
+                  "/ready fails on Redis in every API pod: rate limits (so submissions) and the "
+                  "LLM cache are down; saved runs are queued once it is back."),
         ]
 
 
