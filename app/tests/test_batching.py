@@ -259,7 +259,7 @@ async def test_a_running_relay_is_woken_by_the_commit(settings: Settings,
     task = asyncio.create_task(relay.run())
     try:
         await _relay_everything(pool, queue, settings)
-        await asyncio.sleep(0.5)  # the relay is listening and idle
+        await asyncio.wait_for(relay.listening.wait(), 10)
         async with api_client(settings) as http:
             run_id = (await http.post("/api/v1/research", json=QUESTION,
                                       headers=auth)).json()["id"]

@@ -60,6 +60,8 @@ class Relay:
         self.poll_seconds = poll_seconds
         self._saved = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self.listening = asyncio.Event()
+        """Set while notifications reach this relay (cleared while it falls back to polling)."""
 
     async def run(self) -> None:
         failures = 0
@@ -90,6 +92,7 @@ class Relay:
         """A connection of its own for LISTEN; re-opened if it was lost (polling meanwhile)."""
         if self._listener is not None and not self._listener.is_closed():
             return
+        self.listening.clear()
         try:
             self._listener = await asyncpg.connect(
                 self.settings.database_url.get_secret_value())
@@ -97,6 +100,8 @@ class Relay:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             self._listener = None
             log.warning("relay cannot listen; polling", error=str(error))
+            return
+        self.listening.set()
 
     def _notified(self, *_: Any) -> None:
         self._saved.set()
