@@ -1,10 +1,8 @@
-"""Tunes the garbage collector for long-running processes: short full passes, rare young ones."""
+"""Keeps the garbage collector's full passes short in long-running processes."""
 
 from __future__ import annotations
 
 import gc
-
-GEN0_THRESHOLD = 50_000
 
 
 def freeze_startup_objects() -> int:
@@ -13,13 +11,8 @@ def freeze_startup_objects() -> int:
 
     A full collection over them took about 175 ms on the benchmark machine: a pause that hit
     whichever requests were in flight and set the API's tail latency under load. Call once,
-    when start-up is done. Also makes young-generation passes rarer. Returns how many objects
-    were frozen.
+    when start-up is done. Returns how many objects were frozen.
     """
     gc.collect()
     gc.freeze()
-    # A young-generation pass every 700 allocations (the default) ran every other request or
-    # two; every 50,000 the API measured about 7 % less CPU per submission (paired runs). What
-    # survives is scanned as before, so cyclic garbage still goes within a few passes.
-    gc.set_threshold(GEN0_THRESHOLD, 20, 10)
     return gc.get_freeze_count()
