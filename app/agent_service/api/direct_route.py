@@ -41,8 +41,6 @@ from pydantic_core import PydanticUndefined as Undefined
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-Call = Callable[..., Awaitable[Any]]
-
 
 @dataclass(frozen=True)
 class _Plan:
