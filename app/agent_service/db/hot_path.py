@@ -17,19 +17,16 @@ from typing import Any
 import asyncpg
 import orjson
 
+from agent_service.core.json_encoding import dumps_text
+
 RUN_COLUMNS = ("id, api_key_id, question, max_sources, options, status, answer, sources, "
                "prompt_tokens, completion_tokens, cost_usd, error, attempts, created_at, "
                "started_at, finished_at")
 
 
-def _encode_json(value: Any) -> str:
-    # Non-string keys become strings, as the json module would write them.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
 async def _codecs(connection: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
-        await connection.set_type_codec(kind, encoder=_encode_json, decoder=orjson.loads,
+        await connection.set_type_codec(kind, encoder=dumps_text, decoder=orjson.loads,
                                         schema="pg_catalog")
 
 

@@ -9,8 +9,6 @@ SIGTERM before handing them back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
 
 import orjson
 import redis.exceptions
@@ -21,6 +19,7 @@ from saq.queue.redis import RedisQueue
 from saq.utils import now
 
 from agent_service.core.config import Settings
+from agent_service.core.json_encoding import dumps
 
 TASK = "run_research"
 # SAQ's enqueue script (saq/queue/redis.py, `_enqueue`), looped over a batch: a job whose id is
@@ -100,17 +99,12 @@ class ResilientRedisQueue(RedisQueue):
         await self._enqueue_many_script(keys=[self._incomplete, self._queued], args=args)
 
 
-def _dump(job: Mapping[str, Any]) -> bytes:
-    # Non-string keys become strings, as the json module would write them.
-    return orjson.dumps(job, option=orjson.OPT_NON_STR_KEYS)
-
-
 def make_queue(settings: Settings) -> ResilientRedisQueue:
     queue = ResilientRedisQueue.from_url(settings.redis_url.get_secret_value(),
                                          name=settings.queue_name,
                                          # SAQ's default is the json module; the payloads are
                                          # plain JSON either way.
-                                         dump=_dump, load=orjson.loads)
+                                         dump=dumps, load=orjson.loads)
     assert isinstance(queue, ResilientRedisQueue)  # SAQ's from_url is typed as the base class
     return queue
 
