@@ -35,12 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url.get_secret_value(), pool_size=3)
         pg = await create_pool(settings.database_url.get_secret_value(), size=8)
         client = redis.from_url(settings.redis_url.get_secret_value())
+        limiter = RateLimiter(client, settings.redis_url.get_secret_value(), settings.rate_limit)
         app.state.services = services = Services(
             settings=settings, sessions=make_sessionmaker(engine), pg=pg, redis=client,
-            rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
-                                     settings.rate_limit),
-            keys=KeyCache(settings.api_key_cache_seconds),
-            submissions=batches.submissions(pg), run_reads=batches.run_reads(pg))
+            rate_limiter=limiter, keys=KeyCache(settings.api_key_cache_seconds),
+            admissions=batches.admissions(pg, limiter), run_reads=batches.run_reads(pg))
         freeze_startup_objects()
         try:
             yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import uuid
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from support import api_client, make_settings, new_key
 
 from agent_service.auth.keys import revoke_key
@@ -223,6 +225,46 @@ async def test_rate_limit_answers_429_with_retry_after(servers: dict[str, str],
         # Limits are per key: another key is unaffected.
         other = {"Authorization": f"Bearer {await new_key(settings, 'other')}"}
         assert (await http.get("/api/v1/research", headers=other)).status_code == 200
+
+
+async def test_submissions_over_the_limit_are_refused_and_not_saved(
+        servers: dict[str, str], settings: Settings, auth: dict[str, str]) -> None:
+    # Submit charges the limit in the same batch as its INSERT (api/batches.py). Sent at
+    # once, these requests share batches: a key over its limit must not hold up or take
+    # the places of another key's runs, and a refused run must not be saved.
+    strict = make_settings(servers, rate_limit="3/minute")
+    other = {"Authorization": f"Bearer {await new_key(settings, 'other')}"}
+    async with api_client(strict) as http:
+        answers = await asyncio.gather(
+            *(http.post("/api/v1/research", json=QUESTION, headers=auth) for _ in range(5)),
+            *(http.post("/api/v1/research", json=QUESTION, headers=other) for _ in range(2)))
+    mine, theirs = answers[:5], answers[5:]
+    assert sorted(a.status_code for a in mine) == [202, 202, 202, 429, 429]
+    assert [a.status_code for a in theirs] == [202, 202]
+    limited = next(a for a in mine if a.status_code == 429)
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["error"]["code"] == "rate_limited"
+    accepted = {a.json()["id"] for a in answers if a.status_code == 202}
+    engine = make_engine(settings.database_url.get_secret_value())
+    try:
+        async with engine.connect() as db:
+            saved = {str(i) for i in (await db.execute(text("SELECT id FROM research_runs")))
+                     .scalars()}
+    finally:
+        await engine.dispose()
+    assert saved == accepted
+
+
+async def test_invalid_submissions_count_against_the_limit_and_429_comes_first(
+        servers: dict[str, str], auth: dict[str, str]) -> None:
+    strict = make_settings(servers, rate_limit="2/minute")
+    invalid = {"question": "", "max_sources": 99}
+    async with api_client(strict) as http:
+        statuses = [(await http.post("/api/v1/research", json=invalid, headers=auth)).status_code
+                    for _ in range(3)]
+        valid = await http.post("/api/v1/research", json=QUESTION, headers=auth)
+    assert statuses == [422, 422, 429]
+    assert valid.status_code == 429
 
 
 async def test_documents_can_be_added_listed_and_deleted(client: httpx.AsyncClient,

@@ -30,12 +30,13 @@ class Services:
     redis: redis.Redis
     rate_limiter: RateLimiter
     keys: KeyCache
-    submissions: MicroBatcher[NewRun, None]
+    admissions: MicroBatcher[NewRun, float | None]
+    """Submit's rate-limit hit and INSERT, one batch for both (api/batches.py)."""
     run_reads: MicroBatcher[uuid.UUID, asyncpg.Record | None]
 
     async def drain(self) -> None:
         """Flushes every batch already accepted (shutdown: nothing submitted is dropped)."""
-        await self.submissions.drain()
+        await self.admissions.drain()
         await self.run_reads.drain()
         await self.rate_limiter.drain()
 
@@ -64,7 +65,8 @@ async def session(svc: ServicesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(session)]
 
 
-async def current_key(request: Request) -> Principal:
+async def authenticated(request: Request) -> Principal:
+    """The caller's key, or a 401. Not rate limited: see `current_key`."""
     svc = services_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -75,12 +77,29 @@ async def current_key(request: Request) -> Principal:
     if principal is None:
         raise HTTPException(401, "invalid or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def rate_limited(svc: Services, retry_after: float) -> HTTPException:
+    return HTTPException(429, f"rate limit of {svc.settings.rate_limit} per key exceeded; "
+                              f"retry in {retry_after:.0f}s",
+                         headers={"Retry-After": f"{retry_after:.0f}"})
+
+
+async def charge_rate_limit(request: Request, principal: Principal) -> None:
+    """Counts one request against the key's rate limit; a 429 once it is used up."""
+    svc = services_of(request)
     retry_after = await svc.rate_limiter.check(principal.key_id)
     if retry_after is not None:
-        raise HTTPException(429, f"rate limit of {svc.settings.rate_limit} per key exceeded; "
-                                 f"retry in {retry_after:.0f}s",
-                            headers={"Retry-After": f"{retry_after:.0f}"})
+        raise rate_limited(svc, retry_after)
+
+
+async def current_key(request: Request) -> Principal:
+    """The caller's key, once the request is counted against its rate limit."""
+    principal = await authenticated(request)
+    await charge_rate_limit(request, principal)
     return principal
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]
+AuthenticatedKey = Annotated[Principal, Depends(authenticated)]

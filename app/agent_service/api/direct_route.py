@@ -128,6 +128,12 @@ class DirectRoute(APIRoute):
         # (In an included router FastAPI wraps get_route_handler itself: correct, only slower.)
         self.app = app
 
+    async def before_validation_errors(self, request: Request, values: dict[str, Any]) -> None:
+        """Runs after the dependencies and before a 422 for the path or the body, with the
+        values solved so far. For a route whose endpoint does part of a dependency's work (submit
+        charges its rate limit in the same batch as its insert), so that a request that never
+        reaches the endpoint gets that work done too. It may raise instead of the 422."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         plan = _plan(self)
         path_params = self.dependant.path_params
@@ -161,6 +167,7 @@ class DirectRoute(APIRoute):
                     body = values.get(plan.body.name)
                 kwargs[plan.body.name] = body
             if errors:
+                await self.before_validation_errors(request, kwargs)
                 raise RequestValidationError(errors, body=body)
             if plan.request_param is not None:
                 kwargs[plan.request_param] = request

@@ -35,7 +35,7 @@ class RateLimiter:
                                     connection_pool=client.connection_pool,  # type: ignore[arg-type]
                                     )
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
-        self._batches: MicroBatcher[str, float | None] = MicroBatcher(self._check_many)
+        self._batches: MicroBatcher[str, float | None] = MicroBatcher(self.check_many)
 
     async def check(self, key: str) -> float | None:
         """None when allowed; otherwise the seconds to wait before retrying."""
@@ -44,7 +44,8 @@ class RateLimiter:
     async def drain(self) -> None:
         await self._batches.drain()
 
-    async def _check_many(self, keys: list[str]) -> list[float | None]:
+    async def check_many(self, keys: list[str]) -> list[float | None]:
+        """`check` for each key in order (a key may repeat), in one round trip per key."""
         counts = Counter(keys)
         if len(counts) == 1:
             # The usual batch (one client's burst): no task per key.
