@@ -75,19 +75,24 @@ RUNS_SAVED_CHANNEL = "research_runs_saved"
 
 
 async def insert_runs(pool: asyncpg.Pool, runs: Sequence[NewRun]) -> None:
-    """One statement and one commit for any number of runs (core/batching.py)."""
+    """One statement and one commit for any number of runs (core/batching.py).
+
+    The batch travels as one jsonb document, unpacked by Postgres: encoded by orjson in one
+    call, it costs the API less CPU than seven typed arrays, which asyncpg encodes element by
+    element (a Python call per jsonb element). A JSON null is an SQL NULL here.
+    """
     await pool.execute(
         "WITH saved AS (INSERT INTO research_runs (id, api_key_id, question, max_sources, "
         "options, status, sources, prompt_tokens, completion_tokens, cost_usd, request_id, "
         "attempts, trace_context) "
         "SELECT id, api_key_id, question, max_sources, options, 'queued', '[]'::jsonb, 0, 0, "
-        "0, request_id, 0, trace_context FROM unnest($1::uuid[], $2::uuid[], $3::text[], "
-        "$4::int[], $5::jsonb[], $6::text[], $7::jsonb[]) AS new (id, api_key_id, question, "
-        "max_sources, options, request_id, trace_context) RETURNING 1) "
+        "0, request_id, 0, trace_context FROM jsonb_to_recordset($1::jsonb) AS new (id uuid, "
+        "api_key_id uuid, question text, max_sources int, options jsonb, request_id text, "
+        "trace_context jsonb) RETURNING 1) "
         f"SELECT pg_notify('{RUNS_SAVED_CHANNEL}', count(*)::text) FROM saved",
-        [r.id for r in runs], [r.api_key_id for r in runs], [r.question for r in runs],
-        [r.max_sources for r in runs], [r.options for r in runs],
-        [r.request_id for r in runs], [r.trace_context for r in runs])
+        [{"id": r.id, "api_key_id": str(r.api_key_id), "question": r.question,
+          "max_sources": r.max_sources, "options": r.options, "request_id": r.request_id,
+          "trace_context": r.trace_context} for r in runs])
 
 
 async def fetch_runs(pool: asyncpg.Pool,
