@@ -3,7 +3,8 @@
 Prints one JSON document. For the enqueue path (POST /api/v1/research) and the read path
 (GET /api/v1/research/{id}) it reports closed-loop throughput and latency percentiles (wrk, 16
 connections) for the service and for a bare FastAPI endpoint served the same way (one uvicorn
-process each, rounds interleaved), their ratio, the same for FastAPI routes with the service's
+process each, rounds interleaved), their ratio (the median of the rounds' ratios, each round
+measuring both back to back), the same for FastAPI routes with the service's
 contract and no work (what the framework charges for body validation, an auth dependency and a
 response model: benchmarks/bare_app.py), and latency at a fixed offered rate of 100/s;
 then end-to-end runs per second through the queue with the offline provider, and runs lost,
@@ -51,7 +52,7 @@ from agent_service.db.migrate import migrate  # noqa: E402
 from agent_service.db.session import make_engine  # noqa: E402
 
 CONCURRENCY = 16
-ROUNDS = 3
+ROUNDS = 5
 OFFERED_RATE = 100
 OFFERED_SECONDS = 5
 E2E_RUNS = 1000
@@ -77,7 +78,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-WRK_DURATION = "6s"
+WRK_DURATION = "4s"
 _LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -147,6 +148,18 @@ def median_of(results: list[dict[str, float]]) -> dict[str, float]:
     return {k: round(statistics.median(r[k] for r in results), 2) for k in results[0]}
 
 
+def ratios(ours: list[dict[str, float]], theirs: list[dict[str, float]]) -> list[float]:
+    return [round(a["requests_per_second"] / b["requests_per_second"], 3)
+            for a, b in zip(ours, theirs, strict=True)]
+
+
+def paired_ratio(ours: list[dict[str, float]], theirs: list[dict[str, float]]) -> float:
+    """The median of the rounds' ratios. Each round measures both servers back to back, so the
+    host's speed, which drifts on a shared machine, cancels within a round; a ratio of the two
+    medians could pair one server's fast round with the other's slow one."""
+    return round(statistics.median(ratios(ours, theirs)), 3)
+
+
 async def compare(service: str, bare: str, headers: dict[str, str],
                   run_id: str) -> dict[str, object]:
     async def enqueue(client: httpx.AsyncClient) -> int:
@@ -164,15 +177,12 @@ async def compare(service: str, bare: str, headers: dict[str, str],
             ours.append(closed_loop(service + path, headers, body))
             theirs.append(closed_loop(bare + path, headers, body))
             shaped.append(closed_loop(f"{bare}/shaped{path}", headers, body))
-        service_figures, bare_figures = median_of(ours), median_of(theirs)
-        shaped_figures = median_of(shaped)
         figures[name] = {
-            "service": service_figures, "bare_fastapi": bare_figures,
-            "throughput_ratio": round(service_figures["requests_per_second"]
-                                      / bare_figures["requests_per_second"], 3),
-            "fastapi_same_contract_no_work": shaped_figures,
-            "contract_ratio": round(shaped_figures["requests_per_second"]
-                                    / bare_figures["requests_per_second"], 3),
+            "service": median_of(ours), "bare_fastapi": median_of(theirs),
+            "throughput_ratio": paired_ratio(ours, theirs),
+            "throughput_ratio_per_round": ratios(ours, theirs),
+            "fastapi_same_contract_no_work": median_of(shaped),
+            "contract_ratio": paired_ratio(shaped, theirs),
             "service_at_fixed_rate": await open_loop(call, service)}
     return figures
 
