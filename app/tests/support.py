@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,18 @@ from agent_service.core.config import Settings
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.worker import build_worker
 from agent_service.main import create_app
+
+
+class Collected(logging.Handler):
+    """Keeps the structlog events a stdlib logger receives, as dicts, for assertions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, dict):  # structlog's event, before rendering
+            self.events.append(record.msg)
 
 
 def make_settings(servers: dict[str, str], **overrides: Any) -> Settings:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import logging
 import uuid
 
 import asyncpg
@@ -13,13 +14,14 @@ import pytest
 import redis.asyncio as redis
 from devtools.servers import free_port
 from saq import Status
-from support import api_client, make_settings, new_key
+from support import Collected, api_client, make_settings, new_key
 
 from agent_service.agent.events import EventLog, channel
 from agent_service.auth.keys import hash_key
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.batching import MicroBatcher
 from agent_service.core.config import Settings
+from agent_service.core.logging import configure_logging
 from agent_service.db.hot_path import NewRun, create_pool, find_key, insert_runs
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue, run_job
@@ -274,6 +276,44 @@ async def test_a_running_relay_is_woken_by_the_commit(settings: Settings,
             await task
         await queue.disconnect()
         await pool.close()
+
+
+async def test_a_relay_that_cannot_listen_says_so_once_then_once_more_when_it_can(
+        servers: dict[str, str], settings: Settings) -> None:
+    pool = await create_pool(settings.database_url.get_secret_value(), 2)
+    queue = make_queue(settings)
+    await queue.connect()
+    # The passes use the pool; only the LISTEN connection goes to a port nobody serves.
+    unreachable = make_settings(
+        servers, database_url=f"postgresql://agent@127.0.0.1:{free_port()}/agent")
+    relay = Relay(pool, queue, unreachable, poll_seconds=0.01)
+    configure_logging(settings.log_level)  # as the worker does when it starts
+    logger = logging.getLogger("agent_service.jobs.relay")
+    collected, level = Collected(), logger.level
+    logger.addHandler(collected)
+    logger.setLevel(logging.INFO)  # the suite's settings log warnings only
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(1000):
+            if relay.listen_failures >= 3:
+                break
+            await asyncio.sleep(0.01)
+        assert relay.listen_failures >= 3 and not relay.listening.is_set()
+        relay.settings = settings
+        await asyncio.wait_for(relay.listening.wait(), 10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        logger.removeHandler(collected)
+        logger.setLevel(level)
+        await queue.disconnect()
+        await pool.close()
+    said = [(e["event"], e.get("failed_attempts")) for e in collected.events]
+    assert said[0] == ("relay cannot listen; polling until it can", None)
+    assert said.count(said[0]) == 1
+    [(_, attempts)] = [s for s in said if s[0] == "relay listening again"]
+    assert attempts is not None and attempts >= 3
 
 
 async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Settings) -> None:

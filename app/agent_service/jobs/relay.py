@@ -29,6 +29,9 @@ from agent_service.jobs.queue import ResilientRedisQueue, backoff_seconds, run_j
 log = structlog.get_logger(__name__)
 BATCH = 500
 POLL_SECONDS = 1.0
+# Bounds each attempt to re-open the LISTEN connection, so an unreachable database (packets
+# dropped rather than refused) does not stall the relay for asyncpg's default of a minute.
+LISTEN_CONNECT_SECONDS = 10.0
 
 
 async def relay_saved_runs(pool: asyncpg.Pool, queue: ResilientRedisQueue, settings: Settings,
@@ -60,6 +63,8 @@ class Relay:
         self.poll_seconds = poll_seconds
         self._saved = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self.listen_failures = 0
+        """Attempts to open the LISTEN connection that failed since it last succeeded."""
         self.listening = asyncio.Event()
         """Set while notifications reach this relay (cleared while it falls back to polling)."""
 
@@ -95,12 +100,20 @@ class Relay:
         self.listening.clear()
         try:
             self._listener = await asyncpg.connect(
-                self.settings.database_url.get_secret_value())
+                self.settings.database_url.get_secret_value(), timeout=LISTEN_CONNECT_SECONDS)
             await self._listener.add_listener(RUNS_SAVED_CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (OSError, TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as error:
             self._listener = None
-            log.warning("relay cannot listen; polling", error=str(error))
+            self.listen_failures += 1
+            # Once per outage: the loop retries on every pass, and a line per retry would
+            # bury the one that says when it started.
+            if self.listen_failures == 1:
+                log.warning("relay cannot listen; polling until it can", error=str(error))
             return
+        if self.listen_failures:
+            log.info("relay listening again", failed_attempts=self.listen_failures)
+            self.listen_failures = 0
         self.listening.set()
 
     def _notified(self, *_: Any) -> None:
