@@ -7,15 +7,17 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import cast
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
-from support import api_client, make_settings, new_key
+from support import Collected, api_client, make_settings, new_key
 
-from agent_service.auth.keys import revoke_key
+from agent_service.auth.keys import KeyCache, revoke_key
 from agent_service.core.config import Settings
+from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.anyio
@@ -35,6 +37,34 @@ async def test_a_wrong_key_is_refused(client: httpx.AsyncClient) -> None:
                                 headers={"Authorization": "Bearer ak_00000000_nope"})
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "invalid or revoked API key"
+
+
+async def test_a_refused_key_is_looked_up_once_per_cache_period(settings: Settings,
+                                                                 api_key: str) -> None:
+    pool = await create_pool(settings.database_url.get_secret_value(), 1)
+
+    class CountingPool:
+        """The real pool, counting the look-ups that reach Postgres."""
+
+        lookups = 0
+
+        async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
+            self.lookups += 1
+            return await pool.fetchrow(query, *args)
+
+    counting, cache = CountingPool(), KeyCache(ttl=60)
+    spy = cast(asyncpg.Pool, counting)
+    try:
+        for _ in range(5):
+            assert await cache.authenticate(spy, "ak_00000000_nope") is None
+        assert counting.lookups == 1
+        for _ in range(5):
+            assert await cache.authenticate(spy, api_key) is not None
+        assert counting.lookups == 2
+        assert await KeyCache(ttl=0).authenticate(spy, "ak_00000000_nope") is None
+        assert counting.lookups == 3
+    finally:
+        await pool.close()
 
 
 async def test_a_revoked_key_stops_working(servers: dict[str, str], api_key: str) -> None:
@@ -182,16 +212,6 @@ async def test_cancel_a_queued_run_then_409_once_finished(client: httpx.AsyncCli
     assert again.json()["error"]["message"] == (
         f"research run {run_id} already cancelled; only queued or running runs can be "
         "cancelled")
-
-
-class Collected(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, dict):  # structlog's event, before rendering
-            self.events.append(record.msg)
 
 
 async def test_log_lines_written_while_serving_name_the_request(client: httpx.AsyncClient,

@@ -60,14 +60,20 @@ async def revoke_key(session: AsyncSession, prefix: str) -> bool:
 
 
 class KeyCache:
-    """Caches successful look-ups briefly so every request does not hit Postgres.
+    """Caches look-ups briefly so every request does not hit Postgres.
 
     A revoked key keeps working for at most `ttl` seconds in a process that had cached it.
+    Refusals are cached too: a client retrying with a wrong or revoked key (an old secret left
+    in a deployment) would otherwise cost a query per request. A refused key cannot become
+    valid later, since keys are random and revocation is final, so caching refusals hides
+    nothing.
     """
+
+    MAX_ENTRIES = 10_000
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
 
     async def authenticate(self, pool: asyncpg.Pool, key: str) -> Principal | None:
         digest = hash_key(key)
@@ -76,12 +82,10 @@ class KeyCache:
         if cached and cached[0] > now:
             return cached[1]
         row = await find_key(pool, digest)
-        if row is None:
-            self._entries.pop(digest, None)
-            return None
-        principal = Principal(row["id"], row["name"], row["prefix"])
+        principal = None if row is None else Principal(row["id"], row["name"], row["prefix"])
         if self.ttl > 0:
-            if len(self._entries) > 10_000:
+            # Bounded: a flood of made-up keys must not grow the process without limit.
+            if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
             self._entries[digest] = (now + self.ttl, principal)
         return principal
