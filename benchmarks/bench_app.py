@@ -9,8 +9,9 @@ contract and no work (what the framework charges for body validation, an auth de
 response model: benchmarks/bare_app.py), and latency at a fixed offered rate of 100/s;
 then end-to-end runs per second through the queue with the offline provider, and runs lost,
 with one worker process and with one per core. The load generator shares the 2 cores with the
-servers, so absolute figures are a floor; the ratios are the comparable figures. Needs `wrk`
-(Debian package).
+servers, so absolute figures are a floor; the ratios are the comparable figures. Each phase also
+reports the host's CPU steal: on a shared virtual machine, other guests' load moves every figure.
+Needs `wrk` (Debian package).
 """
 
 from __future__ import annotations
@@ -71,6 +72,31 @@ def process(args: list[str], env: dict[str, str], ready_url: str | None) -> Iter
     finally:
         stop_process(child)
         log.close()
+
+
+class StealMeter:
+    """The share of CPU time the hypervisor gave to other guests while it ran (Linux's steal
+    time, from /proc/stat), or None where there is no /proc/stat. On a shared host it is what
+    moves every figure here; reported beside them so a slow run can be told from a slow
+    service."""
+
+    def __init__(self) -> None:
+        self.start = self._times()
+
+    @staticmethod
+    def _times() -> list[int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                return [int(field) for field in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+
+    def percent(self) -> float | None:
+        end = self._times()
+        if self.start is None or end is None:
+            return None
+        spent = [b - a for a, b in zip(self.start, end, strict=True)]
+        return round(100 * spent[7] / max(1, sum(spent)), 1)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,6 +199,7 @@ async def compare(service: str, bare: str, headers: dict[str, str],
             ("enqueue", "/api/v1/research", json.dumps(QUESTION), enqueue),
             ("read", f"/api/v1/research/{run_id}", None, read)):
         ours, theirs, shaped = [], [], []
+        steal = StealMeter()
         for _ in range(ROUNDS):  # interleaved, so drift hits all alike
             ours.append(closed_loop(service + path, headers, body))
             theirs.append(closed_loop(bare + path, headers, body))
@@ -183,6 +210,7 @@ async def compare(service: str, bare: str, headers: dict[str, str],
             "throughput_ratio_per_round": ratios(ours, theirs),
             "fastapi_same_contract_no_work": median_of(shaped),
             "contract_ratio": paired_ratio(shaped, theirs),
+            "host_cpu_steal_percent": steal.percent(),
             "service_at_fixed_rate": await open_loop(call, service)}
     return figures
 
@@ -238,8 +266,10 @@ def end_to_end_with(workers: int, service: str, headers: dict[str, str], databas
         warm_up = asyncio.run(end_to_end(service, headers, database_url, 10 * workers))
         assert warm_up["lost"] == 0, warm_up
         asyncio.run(_empty(database_url, redis_url))
+        steal = StealMeter()
         figures = asyncio.run(end_to_end(service, headers, database_url, E2E_RUNS))
-    return {"worker_processes": workers, "worker_concurrency": WORKER_CONCURRENCY, **figures}
+    return {"worker_processes": workers, "worker_concurrency": WORKER_CONCURRENCY, **figures,
+            "host_cpu_steal_percent": steal.percent()}
 
 
 async def _empty(database_url: str, redis_url: str) -> None:
