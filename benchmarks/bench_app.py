@@ -10,7 +10,9 @@ response model: benchmarks/bare_app.py), and latency at a fixed offered rate of 
 then end-to-end runs per second through the queue with the offline provider, and runs lost,
 with one worker process and with one per core. The load generator shares the 2 cores with the
 servers, so absolute figures are a floor; the ratios are the comparable figures. Each phase also
-reports the host's CPU steal: on a shared virtual machine, other guests' load moves every figure.
+reports the host's CPU steal: on a shared virtual machine, other guests' load moves every figure,
+so a comparison round with more than STEAL_LIMIT_PERCENT of steal is measured again (bounded,
+and reported).
 Needs `wrk` (Debian package).
 """
 
@@ -54,6 +56,12 @@ from agent_service.db.session import make_engine  # noqa: E402
 
 CONCURRENCY = 16
 ROUNDS = 5
+# A round during which the hypervisor gave more than this share of the CPU to other guests is
+# measured again (at most MAX_REPEATED_ROUNDS times per path, all reported): steal slows the
+# service, which waits on Postgres and Redis running on the other vCPU, more than a bare
+# endpoint, so a stolen round measures the host rather than the code.
+STEAL_LIMIT_PERCENT = 5.0
+MAX_REPEATED_ROUNDS = 5
 OFFERED_RATE = 100
 OFFERED_SECONDS = 5
 E2E_RUNS = 1000
@@ -198,20 +206,36 @@ async def compare(service: str, bare: str, headers: dict[str, str],
     for name, path, body, call in (
             ("enqueue", "/api/v1/research", json.dumps(QUESTION), enqueue),
             ("read", f"/api/v1/research/{run_id}", None, read)):
-        ours, theirs, shaped = [], [], []
-        steal = StealMeter()
-        for _ in range(ROUNDS):  # interleaved, so drift hits all alike
-            ours.append(closed_loop(service + path, headers, body))
-            theirs.append(closed_loop(bare + path, headers, body))
-            shaped.append(closed_loop(f"{bare}/shaped{path}", headers, body))
+        ours: list[dict[str, float]] = []
+        theirs: list[dict[str, float]] = []
+        shaped: list[dict[str, float]] = []
+        kept_steal: list[float | None] = []
+        repeated_steal: list[float] = []
+        while len(ours) < ROUNDS:  # interleaved, so drift hits all alike
+            meter = StealMeter()
+            measured = (closed_loop(service + path, headers, body),
+                        closed_loop(bare + path, headers, body),
+                        closed_loop(f"{bare}/shaped{path}", headers, body))
+            steal = meter.percent()
+            if (steal is not None and steal > STEAL_LIMIT_PERCENT
+                    and len(repeated_steal) < MAX_REPEATED_ROUNDS):
+                repeated_steal.append(steal)
+                continue
+            for kept, figure in zip((ours, theirs, shaped), measured, strict=True):
+                kept.append(figure)
+            kept_steal.append(steal)
+        fixed_rate_steal = StealMeter()
+        at_fixed_rate = await open_loop(call, service)
         figures[name] = {
             "service": median_of(ours), "bare_fastapi": median_of(theirs),
             "throughput_ratio": paired_ratio(ours, theirs),
             "throughput_ratio_per_round": ratios(ours, theirs),
             "fastapi_same_contract_no_work": median_of(shaped),
             "contract_ratio": paired_ratio(shaped, theirs),
-            "host_cpu_steal_percent": steal.percent(),
-            "service_at_fixed_rate": await open_loop(call, service)}
+            "host_cpu_steal_percent_per_round": kept_steal,
+            "rounds_repeated_for_steal": repeated_steal,
+            "service_at_fixed_rate": {**at_fixed_rate,
+                                      "host_cpu_steal_percent": fixed_rate_steal.percent()}}
     return figures
 
 
