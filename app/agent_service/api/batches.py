@@ -18,7 +18,7 @@ def admissions(pg: asyncpg.Pool,
     """Per run, None once it is saved, or the seconds its key must wait (rate limited, not saved).
 
     Both halves in one batch: each request waits for one flush instead of a rate-limit flush
-    and then an insert flush, and the single stage gathers larger batches under load.
+    and then an insert flush, one wake-up fewer per request.
     """
     async def flush(batch: list[NewRun]) -> list[float | None]:
         waits = await limiter.check_many([str(run.api_key_id) for run in batch])
@@ -30,9 +30,11 @@ def admissions(pg: asyncpg.Pool,
             await insert_runs(pg, admitted)
         return waits
 
-    # One batch in flight: under load the next batch grows while the database commits, so
-    # commits (each a WAL flush) stay few.
-    return MicroBatcher(flush, max_in_flight=2)
+    # Three in flight: a flush waits on Redis and then on a commit, and with fewer the API
+    # sat idle under load with every request waiting on one (paired runs, 16 connections:
+    # busy about 74 % of the time with one in flight, 83-86 % with two, 85-90 % with three, at
+    # the same CPU per request).
+    return MicroBatcher(flush, max_in_flight=3)
 
 
 def run_reads(pg: asyncpg.Pool) -> MicroBatcher[uuid.UUID, asyncpg.Record | None]:
