@@ -109,9 +109,9 @@ async def submit(body: ResearchCreate, key: AuthenticatedKey, request: Request) 
     base = f"{PREFIX}/{run_text}"
     # The RunAccepted body, encoded straight from its three strings: building the model to
     # dump it cost more than the rest of this function.
-    return Response(orjson.dumps({"id": run_text, "status": "queued",
-                                         "links": {"self": base, "events": f"{base}/events"}}),
-                    202, media_type="application/json")
+    accepted = {"id": run_text, "status": "queued",
+                "links": {"self": base, "events": f"{base}/events"}}
+    return Response(orjson.dumps(accepted), 202, media_type="application/json")
 
 
 class _SubmitRoute(DirectRoute):
