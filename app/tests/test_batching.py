@@ -295,10 +295,10 @@ async def test_a_relay_that_cannot_listen_says_so_once_then_once_more_when_it_ca
     task = asyncio.create_task(relay.run())
     try:
         for _ in range(1000):
-            if relay.listen_failures >= 3:
+            if relay.listens.failures >= 3:
                 break
             await asyncio.sleep(0.01)
-        assert relay.listen_failures >= 3 and not relay.listening.is_set()
+        assert relay.listens.failures >= 3 and not relay.listening.is_set()
         relay.settings = settings
         await asyncio.wait_for(relay.listening.wait(), 10)
     finally:

@@ -30,7 +30,7 @@ async def test_a_failed_dequeue_waits_and_reports_no_job(settings: Settings) -> 
     assert await queue.dequeue(timeout=0.1) is None
     assert await queue.dequeue(timeout=0.1) is None
     assert waits == [0.5, 1.0]
-    assert queue.failures == 2
+    assert queue.outage.failures == 2
 
 
 @pytest.mark.anyio
@@ -38,9 +38,9 @@ async def test_a_reachable_queue_resets_the_backoff(settings: Settings) -> None:
     queue = make_queue(settings)
     assert isinstance(queue, ResilientRedisQueue)
     await queue.connect()
-    queue.failures = 3
+    queue.outage.failures = 3
     try:
         assert await queue.dequeue(timeout=0.1) is None  # empty queue, no error
-        assert queue.failures == 0
+        assert queue.outage.failures == 0
     finally:
         await queue.disconnect()

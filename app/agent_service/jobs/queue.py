@@ -9,10 +9,10 @@ SIGTERM before handing them back.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 import redis.exceptions
-import structlog
 from redis.commands.core import AsyncScript
 from saq import Job, Queue, Status
 from saq.queue.redis import RedisQueue
@@ -20,6 +20,7 @@ from saq.utils import now
 
 from agent_service.core.config import Settings
 from agent_service.core.json_encoding import dumps
+from agent_service.core.outage import Outage
 
 TASK = "run_research"
 # SAQ's enqueue script (saq/queue/redis.py, `_enqueue`), looped over a batch: a job whose id is
@@ -38,7 +39,6 @@ return 1
 """
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
-log = structlog.get_logger(__name__)
 
 
 def backoff_seconds(failures: int) -> float:
@@ -56,23 +56,22 @@ class ResilientRedisQueue(RedisQueue):
     logged once each.
     """
 
-    failures = 0
     wait = staticmethod(asyncio.sleep)
     _enqueue_many_script: AsyncScript | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outage = Outage(__name__, "queue unreachable; backing off", "queue reachable again")
+        """Failed dequeues in a row; they set the backoff."""
 
     async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:
         try:
             job = await super().dequeue(timeout, poll_interval)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                 ConnectionError) as error:
-            self.failures += 1
-            if self.failures == 1:
-                log.warning("queue unreachable; backing off", error=str(error))
-            await self.wait(backoff_seconds(self.failures))
+            await self.wait(backoff_seconds(self.outage.failed(error)))
             return None
-        if self.failures:
-            log.info("queue reachable again", failed_attempts=self.failures)
-            self.failures = 0
+        self.outage.succeeded()
         return job
 
     async def enqueue_many(self, jobs: list[Job]) -> None:

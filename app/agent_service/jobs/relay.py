@@ -20,13 +20,12 @@ import contextlib
 from typing import Any
 
 import asyncpg
-import structlog
 
 from agent_service.core.config import Settings
+from agent_service.core.outage import Outage
 from agent_service.db.hot_path import RUNS_SAVED_CHANNEL
 from agent_service.jobs.queue import ResilientRedisQueue, backoff_seconds, run_job
 
-log = structlog.get_logger(__name__)
 BATCH = 500
 POLL_SECONDS = 1.0
 # Bounds each attempt to re-open the LISTEN connection, so an unreachable database (packets
@@ -63,13 +62,14 @@ class Relay:
         self.poll_seconds = poll_seconds
         self._saved = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
-        self.listen_failures = 0
-        """Attempts to open the LISTEN connection that failed since it last succeeded."""
+        self._passes = Outage(__name__, "relay failed; retrying with backoff", "relay recovered")
+        self.listens = Outage(__name__, "relay cannot listen; polling until it can",
+                              "relay listening again")
+        """Failed attempts to open the LISTEN connection since it last succeeded."""
         self.listening = asyncio.Event()
         """Set while notifications reach this relay (cleared while it falls back to polling)."""
 
     async def run(self) -> None:
-        failures = 0
         try:
             while True:
                 await self._listen()
@@ -78,15 +78,9 @@ class Relay:
                 try:
                     moved = await relay_saved_runs(self.pool, self.queue, self.settings)
                 except Exception as error:  # noqa: BLE001 - Postgres or Redis away; keep going
-                    failures += 1
-                    if failures == 1:
-                        log.warning("relay failed; retrying with backoff",
-                                    error=f"{type(error).__name__}: {error}")
-                    await asyncio.sleep(backoff_seconds(failures))
+                    await asyncio.sleep(backoff_seconds(self._passes.failed(error)))
                     continue
-                if failures:
-                    log.info("relay recovered", failed_attempts=failures)
-                    failures = 0
+                self._passes.succeeded()
                 if moved < BATCH:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._saved.wait(), self.poll_seconds)
@@ -105,15 +99,9 @@ class Relay:
         except (OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as error:
             self._listener = None
-            self.listen_failures += 1
-            # Once per outage: the loop retries on every pass, and a line per retry would
-            # bury the one that says when it started.
-            if self.listen_failures == 1:
-                log.warning("relay cannot listen; polling until it can", error=str(error))
+            self.listens.failed(error)
             return
-        if self.listen_failures:
-            log.info("relay listening again", failed_attempts=self.listen_failures)
-            self.listen_failures = 0
+        self.listens.succeeded()
         self.listening.set()
 
     def _notified(self, *_: Any) -> None:
