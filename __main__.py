@@ -1,6 +1,7 @@
 """agent-platform: the LLM agent service from source to production.
 
-Every stack builds the service image from `app/`. On AWS (`dev`, `prod`) it deploys:
+Every stack builds the service image from `app/` (or deploys the prebuilt `imageRef`).
+On AWS (`dev`, `prod`) it deploys:
   1. a VPC over 3 zones with private subnets and NAT egress (components/network.py);
   2. an EKS cluster with a managed node group, add-ons, IRSA, the AWS Load Balancer Controller,
      metrics-server and cluster-autoscaler (components/cluster.py, cluster_addons.py);
@@ -46,7 +47,8 @@ class Platform(NamedTuple):
     kubernetes: k8s.Provider
     database: DatabaseEndpoint
     cache: CacheEndpoint
-    image: AppImage
+    image_ref: pulumi.Input[str]
+    """The built image, digest-pinned when pushed, or the configured `imageRef`."""
     ingress_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
     data_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
     ready: list[pulumi.Resource]
@@ -57,39 +59,35 @@ def deploy_aws(s: Settings) -> Platform:
     zones = available_zones(s.network.az_count)
     network = Network("network", NetworkArgs(s.network.vpc_cidr, zones, s.network.nat_gateways,
                                              cluster_name=name, tags=s.tags))
-    c = s.cluster
     cluster = Cluster("cluster", ClusterArgs(
-        name, c.kubernetes_version, network.private_subnet_ids, c.endpoint_public_access,
-        c.public_access_cidrs, c.admin_principal_arns, c.log_types, c.node_instance_types,
-        c.node_capacity_type, c.node_min_size, c.node_desired_size, c.node_max_size,
-        c.node_disk_size_gb, node_arm64=s.image.platform == "linux/arm64", tags=s.tags))
+        cluster_name=name, settings=s.cluster, private_subnet_ids=network.private_subnet_ids,
+        node_arm64=s.image.platform == "linux/arm64", tags=s.tags, protect=s.protect_state))
     region = aws.get_region_output().region
     kubeconfig = eks_kubeconfig_output(cluster.cluster_name, cluster.endpoint,
                                        cluster.certificate_authority, region,
-                                       c.kubeconfig_role_arn)
+                                       s.cluster.kubeconfig_role_arn)
     kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
     addons = ClusterAddons("addons", ClusterAddonsArgs(
         name, region, network.vpc_id, cluster.oidc_provider_arn, cluster.oidc_issuer_url,
         s.tags, keda=s.service.keda_enabled),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
 
-    d = s.database
     database = Database("database", DatabaseArgs(
-        f"{name}-postgres", network.vpc_id, network.private_subnet_ids,
-        cluster.cluster_security_group_id, d.instance_class, d.engine_version,
-        d.allocated_storage_gb, d.max_allocated_storage_gb, d.multi_az, d.deletion_protection,
-        d.final_snapshot, d.backup_retention_days, d.performance_insights, d.name, d.username,
-        s.tags))
+        identifier=f"{name}-postgres", settings=s.database, vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.cluster_security_group_id, tags=s.tags,
+        protect=s.protect_state))
     cache = Cache("cache", CacheArgs(
-        f"{name}-valkey", network.vpc_id, network.private_subnet_ids,
-        cluster.cluster_security_group_id, s.cache.node_type, s.cache.engine_version,
-        s.cache.nodes, s.cache.snapshot_retention_days, s.tags))
+        replication_group_id=f"{name}-valkey", settings=s.cache, vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.cluster_security_group_id, tags=s.tags,
+        protect=s.protect_state))
     registry = Registry("registry", RegistryArgs(f"{name}/agent-service", s.image.retain_count,
-                                                 s.tags))
-    image = AppImage("app-image", AppImageArgs(
+                                                 s.tags, protect=s.protect_state))
+    image_ref = s.image.ref or AppImage("app-image", AppImageArgs(
         APP_DIR, registry.repository_url, s.image.platform, push=True,
         registry_server=registry.server, registry_username=registry.username,
-        registry_password=registry.password))
+        registry_password=registry.password)).image_ref
 
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
@@ -97,21 +95,21 @@ def deploy_aws(s: Settings) -> Platform:
     # ALB targets are pod IPs, and Postgres/Valkey sit in private subnets: both are in the VPC.
     vpc = [k8s.networking.v1.NetworkPolicyPeerArgs(
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
-    return Platform(kubernetes, database.endpoint, cache.endpoint, image, ingress_peers=vpc,
+    return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
                     data_peers=vpc, ready=[addons])
 
 
 def deploy_local(s: Settings) -> Platform:
     kubernetes = k8s.Provider("local", context=s.local.kube_context)
     data = InClusterData("data", InClusterDataArgs(
-        DATA_NAMESPACE, s.local.postgres_image, s.local.redis_image, s.database.name,
-        s.database.username, s.local.volume_size, s.local.storage_class),
+        namespace=DATA_NAMESPACE, settings=s.local, database=s.database.name,
+        username=s.database.username, protect=s.protect_state),
         opts=pulumi.ResourceOptions(providers=[kubernetes]))
     registry = s.image.local_registry
-    image = AppImage("app-image", AppImageArgs(
+    image_ref = s.image.ref or AppImage("app-image", AppImageArgs(
         APP_DIR, f"{registry}/agent-service" if registry else "agent-service", s.image.platform,
-        push=registry is not None))
-    return Platform(kubernetes, data.database, data.cache, image,
+        push=registry is not None)).image_ref
+    return Platform(kubernetes, data.database, data.cache, image_ref,
                     ingress_peers=[namespace_peer(s.service.ingress.controller_namespace)],
                     data_peers=[namespace_peer(DATA_NAMESPACE)], ready=[data])
 
@@ -121,7 +119,7 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
                                         ("ANTHROPIC_API_KEY", "anthropicApiKey"))
             if (value := secret_config(key)) is not None}
     return AgentService("agent", AgentServiceArgs(
-        s.service, platform.image.image_ref, platform.database, platform.cache,
+        s.service, platform.image_ref, platform.database, platform.cache,
         ingress_peers=platform.ingress_peers, data_peers=platform.data_peers,
         monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
         aws_tags=s.tags if s.on_aws else {},
@@ -160,10 +158,13 @@ if settings.monitoring.enabled:
         deploy_tracing(settings, platform, monitoring)
 
 pulumi.export("environment", settings.environment)
-pulumi.export("image_ref", platform.image.image_ref)
+pulumi.export("image_ref", platform.image_ref)
 pulumi.export("database_host", platform.database.host)
 pulumi.export("database_url", platform.database.url())
 pulumi.export("redis_host", platform.cache.host)
 pulumi.export("redis_url", platform.cache.url())
 pulumi.export("service_namespace", service.namespace)
 pulumi.export("api_service", service.api_service_name)
+pulumi.export("api_port_forward", service.port_forward)
+if service.api_url:
+    pulumi.export("api_url", service.api_url)

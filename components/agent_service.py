@@ -7,7 +7,6 @@ it is on. Pod hardening matches Pod Security Admission `restricted`, which the n
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ WORKER_GRACE_MARGIN_SECONDS = 30
 ZONE_KEY = "topology.kubernetes.io/zone"
 HOST_KEY = "kubernetes.io/hostname"
 NAME = "agent-service"
+# pulumi-kubernetes: create or update the object without waiting for it to become ready.
+SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
 @dataclass
@@ -72,6 +73,10 @@ class AgentService(pulumi.ComponentResource):
 
     namespace: pulumi.Output[str]
     api_service_name: str
+    port_forward: str
+    """The command that reaches the API from a workstation, whatever the exposure."""
+    api_url: str | None
+    """The API's public URL when an Ingress with a host is configured."""
 
     def __init__(self, name: str, args: AgentServiceArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -112,37 +117,35 @@ class AgentService(pulumi.ComponentResource):
             opts=self._child())
         self._account = account.metadata.name
 
-        config_data = self.config_data()
+        # Auto-named (no metadata.name): a change of data replaces the ConfigMap or Secret
+        # create-before-delete under a new name, and that new name in the pod templates rolls the
+        # Deployments in place. A fixed name would force delete-before-replace, which the engine
+        # cascades into replacing every workload that depends on it (a full outage).
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{NAME}-config", namespace=self._ns,
-                                                labels=self.labels("config")),
-            data=config_data, opts=self._child())
-        secret_data = self.secret_data()
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=self._ns, labels=self.labels("config")),
+            # Never edited in place: each version is a new object, so kubelets stop watching it.
+            immutable=True, data=self.config_data(), opts=self._child())
         secret = k8s.core.v1.Secret(
             f"{name}-secrets",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{NAME}-secrets", namespace=self._ns,
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=self._ns,
                                                 labels=self.labels("secrets")),
-            type="Opaque", string_data=secret_data, opts=self._child())
+            immutable=True, type="Opaque", string_data=self.secret_data(), opts=self._child())
         self._env_from = [
             k8s.core.v1.EnvFromSourceArgs(
                 config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config.metadata.name)),
             k8s.core.v1.EnvFromSourceArgs(
                 secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),
         ]
-        # Pods restart when either changes: the checksums are part of the pod template. A hash of
-        # random 32-character credentials reveals nothing, so it is shown in diffs, not hidden.
-        self._checksums: dict[str, pulumi.Input[str]] = {
-            "checksum/config": _digest(json.dumps(config_data, sort_keys=True)),
-            "checksum/secret": pulumi.Output.unsecret(
-                pulumi.Output.all(**secret_data).apply(
-                    lambda values: _digest(json.dumps(values, sort_keys=True)))),
-        }
 
         migration = self._migration_job()
         api = self._api(migration)
         worker = self._worker(migration)
         self.api_service_name = self._api_service()
+        self.port_forward = (f"kubectl -n {s.namespace} port-forward "
+                             f"svc/{self.api_service_name} 8000:80")
+        self.api_url = (f"{'https' if s.ingress.tls else 'http'}://{s.ingress.host}"
+                        if s.ingress.enabled and s.ingress.host else None)
         if s.ingress.enabled:
             self._ingress()
         self._api_autoscaler(api)
@@ -229,7 +232,7 @@ class AgentService(pulumi.ComponentResource):
         return k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 labels=self.labels(component),
-                annotations={**self._checksums, **(annotations or {})}),
+                annotations=dict(annotations) if annotations else None),
             spec=k8s.core.v1.PodSpecArgs(
                 service_account_name=self._account,
                 automount_service_account_token=False,
@@ -293,24 +296,30 @@ class AgentService(pulumi.ComponentResource):
                 revision_history_limit=5,
                 progress_deadline_seconds=600,
                 template=template),
-            # Never roll out against an older schema: the migration Job finishes first.
-            opts=self._child(depends_on=[migration]))
+            opts=self._child(
+                # Never roll out against an older schema: the migration Job finishes first. The
+                # Job is auto-named, so its replacement never cascades into this Deployment.
+                depends_on=[migration],
+                # The autoscaler owns the count. With the field ignored, a refreshed preview
+                # after scaling is no drift, and server-side apply leaves the field to the HPA.
+                ignore_changes=["spec.replicas"]))
 
     # --- workloads --------------------------------------------------------------------------
 
     def _migration_job(self) -> k8s.batch.v1.Job:
         s = self._args.settings
-        # One Job per image: migrations ship in the image, so a new image is a new Job and an
-        # unchanged image runs nothing. Pulumi deletes the previous Job when it replaces it,
-        # which is why the Job has no ttlSecondsAfterFinished: a TTL would delete it behind
-        # Pulumi's back, and the next refresh would report drift and run it again.
-        job_name = pulumi.Output.from_input(self._args.image).apply(
-            lambda ref: f"{NAME}-migrate-{_digest(ref)[:10]}")
+        # Auto-named, so a replacement is create-before-delete: a new Job runs to completion
+        # while the old one still exists, and nothing that depends on it is replaced. The
+        # template (image, config and secret names) is immutable in Kubernetes, so a new image
+        # or a new config runs a new Job; on an unchanged schema it is a no-op. Pulumi deletes
+        # the previous Job after the Deployments have rolled, which is why the Job has no
+        # ttlSecondsAfterFinished: a TTL would delete it behind Pulumi's back, and the next
+        # refresh would report drift and run it again.
         container = self._container("migrate", s.api_resources)
         return k8s.batch.v1.Job(
             f"{self._name}-migrate",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=job_name, namespace=self._ns, labels=self.labels("migrate"),
+                namespace=self._ns, labels=self.labels("migrate"),
                 # A failed migration is retried by the next `pulumi up` instead of blocking it.
                 annotations={"pulumi.com/replaceUnready": "true"}),
             spec=k8s.batch.v1.JobSpecArgs(
@@ -392,10 +401,16 @@ class AgentService(pulumi.ComponentResource):
         if ingress.alb:
             annotations = alb_annotations(ingress.scheme, ingress.certificate_arn,
                                           self._args.aws_tags)
-        elif ingress.tls_secret:
-            tls = [k8s.networking.v1.IngressTLSArgs(
-                hosts=[ingress.host] if ingress.host else None,
-                secret_name=ingress.tls_secret)]
+        else:
+            # The program installs the ALB controller itself, so an ALB Ingress is awaited until
+            # it has an address. Any other class belongs to a controller the cluster may not have
+            # (kind, minikube and Docker Desktop ship none), and some controllers never publish
+            # an address at all: waiting would hang `pulumi up` for ten minutes, then fail.
+            annotations = {SKIP_AWAIT: "true"}
+            if ingress.tls_secret:
+                tls = [k8s.networking.v1.IngressTLSArgs(
+                    hosts=[ingress.host] if ingress.host else None,
+                    secret_name=ingress.tls_secret)]
         k8s.networking.v1.Ingress(
             f"{self._name}-api",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -544,6 +559,3 @@ def _scrape(port: int) -> dict[str, pulumi.Input[str]]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(port),
             "prometheus.io/path": "/metrics"}
 
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -9,31 +9,28 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.config import CacheSettings
 from components.endpoints import CacheEndpoint
 
 REDIS_PORT = 6379
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class CacheArgs:
     replication_group_id: str
     """ElastiCache replication group id (at most 40 characters)."""
+    settings: CacheSettings
+    """Node type, version, node count and snapshots from the stack config."""
     vpc_id: pulumi.Input[str]
     """VPC of the cache."""
     subnet_ids: pulumi.Input[Sequence[str]]
     """Private subnets."""
     client_security_group_id: pulumi.Input[str]
     """The only security group admitted on 6379 (the cluster's)."""
-    node_type: str
-    """ElastiCache node type."""
-    engine_version: str
-    """Valkey version."""
-    nodes: int
-    """Primary plus replicas; 2+ turns on automatic failover and multi-AZ."""
-    snapshot_retention_days: int
-    """Daily snapshot retention; 0 disables snapshots."""
     tags: Mapping[str, str]
     """Tags for every resource."""
+    protect: bool
+    """Refuse to delete or replace the replication group through Pulumi."""
 
 
 class Cache(pulumi.ComponentResource):
@@ -47,11 +44,12 @@ class Cache(pulumi.ComponentResource):
         if len(args.replication_group_id) > 40:
             raise ValueError(f"replication_group_id {args.replication_group_id!r} is longer "
                              "than ElastiCache's 40 characters")
-        if args.nodes < 1:
-            raise ValueError(f"nodes: need at least 1, got {args.nodes}")
+        c = args.settings
+        if c.nodes < 1:
+            raise ValueError(f"nodes: need at least 1, got {c.nodes}")
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        redundant = args.nodes > 1
+        redundant = c.nodes > 1
 
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-subnets", name=f"{args.replication_group_id}-subnets",
@@ -73,9 +71,9 @@ class Cache(pulumi.ComponentResource):
             replication_group_id=args.replication_group_id,
             description="agent-platform queue, rate limits and LLM response cache",
             engine="valkey",
-            engine_version=args.engine_version,
-            node_type=args.node_type,
-            num_cache_clusters=args.nodes,
+            engine_version=c.engine_version,
+            node_type=c.node_type,
+            num_cache_clusters=c.nodes,
             port=REDIS_PORT,
             automatic_failover_enabled=redundant,
             multi_az_enabled=redundant,
@@ -85,13 +83,13 @@ class Cache(pulumi.ComponentResource):
             auth_token=token.result,
             subnet_group_name=subnets.name,
             security_group_ids=[security_group.id],
-            snapshot_retention_limit=args.snapshot_retention_days,
-            snapshot_window="02:00-03:00" if args.snapshot_retention_days else None,
+            snapshot_retention_limit=c.snapshot_retention_days,
+            snapshot_window="02:00-03:00" if c.snapshot_retention_days else None,
             maintenance_window="sun:05:30-sun:06:30",
             auto_minor_version_upgrade=True,
             apply_immediately=False,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.endpoint = CacheEndpoint(
             host=self.replication_group.primary_endpoint_address,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.config import ClusterSettings
 from components.irsa import irsa_role
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
@@ -16,38 +17,28 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 CONTROL_PLANE_LOG_RETENTION_DAYS = 90
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     cluster_name: str
     """EKS cluster name; also names its log group, so it is fixed rather than auto-named."""
-    kubernetes_version: str
-    """Kubernetes minor version, e.g. `1.34`."""
+    settings: ClusterSettings
+    """Version, endpoint access, admins, logs and node group sizes from the stack config."""
     private_subnet_ids: pulumi.Input[Sequence[str]]
     """Subnets for the control-plane ENIs and the nodes."""
-    endpoint_public_access: bool
-    """Expose the API endpoint publicly (private access is always on)."""
-    public_access_cidrs: Sequence[str]
-    """Allow-list for the public endpoint."""
-    admin_principal_arns: Sequence[str]
-    """IAM principals granted cluster-admin through access entries."""
-    log_types: Sequence[str]
-    """Control-plane log types shipped to CloudWatch."""
-    node_instance_types: Sequence[str]
-    """EC2 types of the managed node group."""
-    node_capacity_type: str
-    """`ON_DEMAND` or `SPOT`."""
-    node_min_size: int
-    """Minimum node count."""
-    node_desired_size: int
-    """Node count at creation; the autoscaler owns it afterwards."""
-    node_max_size: int
-    """Maximum node count."""
-    node_disk_size_gb: int
-    """Root volume size per node."""
     node_arm64: bool
     """Run Graviton (arm64) nodes instead of x86_64."""
     tags: Mapping[str, str]
     """Tags for every AWS resource."""
+    protect: bool
+    """Protect the cluster, its secrets key and its audit logs from deletion."""
+
+
+def principal_key(arn: str) -> str:
+    """A logical-name fragment for an IAM principal: its account and name, which stay the same
+    for the same principal (`arn:aws:iam::123456789012:role/Admin` -> `123456789012-role-Admin`).
+    URNs cannot hold the ARN itself (it contains `::`)."""
+    account, resource = arn.split(":")[4], arn.split(":", 5)[5]
+    return f"{account}-{resource.replace('/', '-')}"
 
 
 def _assume_role_policy(service: str) -> str:
@@ -69,25 +60,29 @@ class Cluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:cluster:Cluster", name, None, opts)
-        if not 1 <= args.node_min_size <= args.node_desired_size <= args.node_max_size:
+        c = args.settings
+        if not 1 <= c.node_min_size <= c.node_desired_size <= c.node_max_size:
             raise ValueError(
-                f"node sizes: need 1 <= min ({args.node_min_size}) <= desired "
-                f"({args.node_desired_size}) <= max ({args.node_max_size})")
+                f"node sizes: need 1 <= min ({c.node_min_size}) <= desired "
+                f"({c.node_desired_size}) <= max ({c.node_max_size})")
         self._name = name
         self._args = args
         self._tags = dict(args.tags)
         child = pulumi.ResourceOptions(parent=self)
+        # State that cannot be rebuilt: the cluster (and every workload on it), the key that
+        # decrypts its Secrets, and its audit logs.
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
 
         self.secrets_key = aws.kms.Key(
             f"{name}-secrets-key", description=f"Envelope encryption of {args.cluster_name} "
             "Kubernetes secrets", enable_key_rotation=True, deletion_window_in_days=30,
-            tags=self._tags, opts=child)
+            tags=self._tags, opts=kept)
         aws.kms.Alias(f"{name}-secrets-key", name=f"alias/{args.cluster_name}-secrets",
                       target_key_id=self.secrets_key.key_id, opts=child)
         # EKS creates this group itself with no expiry; owning it first sets a retention.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane-logs", name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS, tags=self._tags, opts=child)
+            retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS, tags=self._tags, opts=kept)
         role = aws.iam.Role(f"{name}-control-plane-role",
                             assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
                             tags=self._tags, opts=child)
@@ -98,21 +93,21 @@ class Cluster(pulumi.ComponentResource):
         self.eks = aws.eks.Cluster(
             f"{name}-eks",
             name=args.cluster_name,
-            version=args.kubernetes_version,
+            version=c.kubernetes_version,
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=args.private_subnet_ids,
                 endpoint_private_access=True,
-                endpoint_public_access=args.endpoint_public_access,
-                public_access_cidrs=(list(args.public_access_cidrs)
-                                     if args.endpoint_public_access and args.public_access_cidrs
+                endpoint_public_access=c.endpoint_public_access,
+                public_access_cidrs=(list(c.public_access_cidrs)
+                                     if c.endpoint_public_access and c.public_access_cidrs
                                      else None),
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(
                     key_arn=self.secrets_key.arn),
                 resources=["secrets"]),
-            enabled_cluster_log_types=list(args.log_types),
+            enabled_cluster_log_types=list(c.log_types),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
                 # The identity running `pulumi up` must be able to install the workloads.
@@ -120,7 +115,8 @@ class Cluster(pulumi.ComponentResource):
             # Extended support costs six times as much; upgrade on the standard calendar.
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, attachment]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, attachment],
+                                        protect=args.protect),
         )
         self.cluster_name = self.eks.name
         self.endpoint = self.eks.endpoint
@@ -187,19 +183,25 @@ class Cluster(pulumi.ComponentResource):
         return addons
 
     def _create_access_entries(self) -> None:
-        for index, principal in enumerate(self._args.admin_principal_arns):
+        for index, principal in enumerate(self._args.settings.admin_principal_arns):
+            # Named by the principal, never by its position: removing one admin must not
+            # rename (replace) the entries of the others.
+            name = f"{self._name}-admin-{principal_key(principal)}"
             entry = aws.eks.AccessEntry(
-                f"{self._name}-admin-{index}", cluster_name=self.eks.name,
+                name, cluster_name=self.eks.name,
                 principal_arn=principal, type="STANDARD", tags=self._tags,
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=[pulumi.Alias(name=f"{self._name}-admin-{index}")]))
             aws.eks.AccessPolicyAssociation(
-                f"{self._name}-admin-{index}", cluster_name=self.eks.name,
+                name, cluster_name=self.eks.name,
                 principal_arn=entry.principal_arn, policy_arn=CLUSTER_ADMIN_POLICY,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=self))
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=[pulumi.Alias(name=f"{self._name}-admin-{index}")]))
 
     def _create_node_group(self, depends_on: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         args = self._args
+        c = args.settings
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(f"{self._name}-node-role",
                             assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
@@ -221,7 +223,7 @@ class Cluster(pulumi.ComponentResource):
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name="/dev/xvda",
                 ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=args.node_disk_size_gb, volume_type="gp3", encrypted="true",
+                    volume_size=c.node_disk_size_gb, volume_type="gp3", encrypted="true",
                     delete_on_termination="true"))],
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=self._tags)
@@ -232,12 +234,12 @@ class Cluster(pulumi.ComponentResource):
             cluster_name=self.eks.name,
             node_role_arn=role.arn,
             subnet_ids=args.private_subnet_ids,
-            instance_types=list(args.node_instance_types),
-            capacity_type=args.node_capacity_type,
+            instance_types=list(c.node_instance_types),
+            capacity_type=c.node_capacity_type,
             ami_type="AL2023_ARM_64_STANDARD" if args.node_arm64 else "AL2023_x86_64_STANDARD",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=args.node_min_size, desired_size=args.node_desired_size,
-                max_size=args.node_max_size),
+                min_size=c.node_min_size, desired_size=c.node_desired_size,
+                max_size=c.node_max_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=33),
             # EKS replaces nodes that report unhealthy instead of leaving them to page someone.
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),

@@ -46,7 +46,10 @@ _MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
 _MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
 _REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d{1,5})?(/[a-z0-9._/-]+)?$")
 # An image reference with an explicit tag or digest; `latest` is refused separately.
-_PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$")
+# A registry may carry a port (localhost:5001/agent-service).
+_PINNED_IMAGE = re.compile(
+    r"^[a-z0-9./_-]+(:\d{1,5}/[a-z0-9./_-]+)?(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$")
+_DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
 
 class ConfigError(ValueError):
@@ -104,6 +107,8 @@ class ImageSettings:
     platform: str
     retain_count: int
     local_registry: str | None
+    ref: str | None
+    """A prebuilt image to deploy instead of building `app/`."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,8 @@ class Settings:
     project: str
     stack: str
     environment: Environment
+    protect_state: bool
+    """`protect` on every stateful resource; lifted only to tear the stack down."""
     tags: Mapping[str, str]
     network: NetworkSettings
     cluster: ClusterSettings
@@ -262,6 +269,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         platform=r.choice("imagePlatform", ("linux/amd64", "linux/arm64")),
         retain_count=r.integer("imageRetainCount", 1, 1000),
         local_registry=r.optional_string("localRegistry"),
+        ref=_read_image_ref(r, prod),
     )
     if environment != "local":
         _check_node_architecture(r, cluster.node_instance_types, image.platform)
@@ -280,6 +288,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "
                "ingressTlsSecret first")
+    protect_state = r.boolean("protectState")
     owner = r.string("owner")
     cost_center = r.string("costCenter")
 
@@ -295,8 +304,24 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         "CostCenter": cost_center,
         "ManagedBy": "pulumi",
     }
-    return Settings(project, stack, environment, tags, network, cluster, database, cache, image,
-                    local, service, monitoring, tracing)
+    return Settings(project, stack, environment, protect_state, tags, network, cluster, database,
+                    cache, image, local, service, monitoring, tracing)
+
+
+def _read_image_ref(r: _Reader, prod: bool) -> str | None:
+    ref = r.optional_string("imageRef")
+    if ref is None:
+        return None
+    name = ref.split("@", 1)[0].rsplit("/", 1)[-1]
+    if not _PINNED_IMAGE.match(ref) or ("@" not in ref and ":" not in name):
+        r.fail("imageRef", ref, "expected registry/repository@sha256:<64 hex digits> (or, "
+                                "outside prod, registry/repository:tag)")
+    elif prod and not _DIGEST.search(ref):
+        r.fail("imageRef", ref, "prod deploys an immutable image: pin it by digest, "
+                                "registry/repository@sha256:<64 hex digits>")
+    elif name.endswith(":latest"):
+        r.fail("imageRef", ref, "latest is refused: pin a version tag or, better, a digest")
+    return ref
 
 
 def _check_node_architecture(r: _Reader, instance_types: tuple[str, ...], platform: str) -> None:

@@ -28,6 +28,10 @@ KEYS: tuple[Key, ...] = (
     Key("environment", "string",
         "Kind of stack: `local` (any local Kubernetes cluster, no AWS), `dev` or `prod` (AWS). "
         "`prod` turns on the checks that refuse insecure or non-redundant settings.", "prod"),
+    Key("protectState", "boolean",
+        "Protect stateful resources (databases, cache, cluster, keys, registry, data volumes) "
+        "from deletion and replacement by `pulumi up` or `pulumi destroy`. Set false only to "
+        "tear a stack down (README: Tearing a stack down).", True),
     Key("owner", "string", "Value of the `Owner` tag on every AWS resource (who to call).",
         "platform-team"),
     Key("costCenter", "string", "Value of the `CostCenter` tag on every AWS resource.",
@@ -94,6 +98,10 @@ KEYS: tuple[Key, ...] = (
     Key("imagePlatform", "string", "Platform of the app image: `linux/amd64` or `linux/arm64`.",
         "linux/amd64"),
     Key("imageRetainCount", "integer", "ECR lifecycle policy keeps this many newest images.", 30),
+    Key("imageRef", "string",
+        "Deploy this prebuilt image (`registry/repo@sha256:...`) instead of building `app/`: "
+        "images built by CI, air-gapped clusters, one digest promoted from dev to prod. prod "
+        "requires a digest. Empty: the program builds the image.", ""),
     Key("localRegistry", "string",
         "local stack: registry to push the app image to (e.g. `localhost:5001`, the kind "
         "local-registry pattern). Empty: the image is only built into the local Docker engine.",

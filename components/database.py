@@ -9,45 +9,28 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.config import DatabaseSettings
 from components.endpoints import DatabaseEndpoint
 
 POSTGRES_PORT = 5432
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class DatabaseArgs:
     identifier: str
     """RDS instance identifier (unique per account and region)."""
+    settings: DatabaseSettings
+    """Class, version, storage, redundancy and backups from the stack config."""
     vpc_id: pulumi.Input[str]
     """VPC of the database."""
     subnet_ids: pulumi.Input[Sequence[str]]
     """Private subnets; the instance is never publicly accessible."""
     client_security_group_id: pulumi.Input[str]
     """The only security group admitted on 5432 (the cluster's, which its pods use)."""
-    instance_class: str
-    """RDS instance class."""
-    engine_version: str
-    """Postgres major (or major.minor) version."""
-    allocated_storage_gb: int
-    """Initial gp3 storage."""
-    max_allocated_storage_gb: int
-    """Storage autoscaling ceiling."""
-    multi_az: bool
-    """Synchronous standby in another zone."""
-    deletion_protection: bool
-    """Refuse deletion."""
-    final_snapshot: bool
-    """Snapshot on deletion."""
-    backup_retention_days: int
-    """Automated backup retention."""
-    performance_insights: bool
-    """Enable Performance Insights."""
-    database: str
-    """Database created for the service."""
-    username: str
-    """Master user."""
     tags: Mapping[str, str]
     """Tags for every resource."""
+    protect: bool
+    """Refuse to delete or replace the instance through Pulumi."""
 
 
 class Database(pulumi.ComponentResource):
@@ -58,12 +41,13 @@ class Database(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatabaseArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:database:Database", name, None, opts)
-        if args.max_allocated_storage_gb < args.allocated_storage_gb:
-            raise ValueError(f"max_allocated_storage_gb ({args.max_allocated_storage_gb}) is "
-                             f"below allocated_storage_gb ({args.allocated_storage_gb})")
+        d = args.settings
+        if d.max_allocated_storage_gb < d.allocated_storage_gb:
+            raise ValueError(f"max_allocated_storage_gb ({d.max_allocated_storage_gb}) is "
+                             f"below allocated_storage_gb ({d.allocated_storage_gb})")
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        major = args.engine_version.split(".")[0]
+        major = d.engine_version.split(".")[0]
 
         subnets = aws.rds.SubnetGroup(f"{name}-subnets", subnet_ids=args.subnet_ids, tags=tags,
                                       opts=child)
@@ -94,39 +78,39 @@ class Database(pulumi.ComponentResource):
             f"{name}-postgres",
             identifier=args.identifier,
             engine="postgres",
-            engine_version=args.engine_version,
+            engine_version=d.engine_version,
             auto_minor_version_upgrade=True,
-            instance_class=args.instance_class,
+            instance_class=d.instance_class,
             storage_type="gp3",
-            allocated_storage=args.allocated_storage_gb,
-            max_allocated_storage=args.max_allocated_storage_gb,
+            allocated_storage=d.allocated_storage_gb,
+            max_allocated_storage=d.max_allocated_storage_gb,
             storage_encrypted=True,
-            db_name=args.database,
-            username=args.username,
+            db_name=d.name,
+            username=d.username,
             password=password.result,
             iam_database_authentication_enabled=True,
             db_subnet_group_name=subnets.name,
             vpc_security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
             publicly_accessible=False,
-            multi_az=args.multi_az,
-            backup_retention_period=args.backup_retention_days,
+            multi_az=d.multi_az,
+            backup_retention_period=d.backup_retention_days,
             backup_window="03:00-04:00",
             maintenance_window="sun:04:30-sun:05:30",
             copy_tags_to_snapshot=True,
-            deletion_protection=args.deletion_protection,
-            skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
-            performance_insights_enabled=args.performance_insights,
-            performance_insights_retention_period=7 if args.performance_insights else None,
+            deletion_protection=d.deletion_protection,
+            skip_final_snapshot=not d.final_snapshot,
+            final_snapshot_identifier=f"{args.identifier}-final" if d.final_snapshot else None,
+            performance_insights_enabled=d.performance_insights,
+            performance_insights_retention_period=7 if d.performance_insights else None,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             # Changes wait for the maintenance window instead of restarting the database now.
             apply_immediately=False,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.endpoint = DatabaseEndpoint(
-            host=self.instance.address, port=self.instance.port, database=args.database,
-            user=args.username, password=pulumi.Output.secret(password.result),
+            host=self.instance.address, port=self.instance.port, database=d.name,
+            user=d.username, password=pulumi.Output.secret(password.result),
             sslmode="require")
         self.register_outputs({"host": self.endpoint.host, "port": self.endpoint.port})

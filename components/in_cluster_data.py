@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.config import LocalSettings
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
@@ -26,22 +27,19 @@ VALKEY_UID = 999
 DATA_ACCESS_LABEL = "agent-platform/data-access"
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class InClusterDataArgs:
     namespace: str
     """Namespace created for the data stores."""
-    postgres_image: str
-    """Pinned official Postgres image."""
-    redis_image: str
-    """Pinned official Valkey image."""
+    settings: LocalSettings
+    """Images, volume size and StorageClass from the stack config."""
     database: str
     """Database created for the service."""
     username: str
     """Postgres login role."""
-    volume_size: str
-    """PVC size of each store."""
-    storage_class: str | None
-    """StorageClass for the PVCs; None uses the cluster default."""
+    protect: bool
+    """Protect the namespace, the StatefulSets and the passwords (which the data on the
+    volumes is bound to) from deletion and replacement."""
 
 
 def _labels(component: str) -> dict[str, str]:
@@ -71,7 +69,8 @@ class InClusterData(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace, labels={**PSA_RESTRICTED, **PLATFORM_LABELS}),
-            opts=pulumi.ResourceOptions(parent=self))
+            # Deleting the namespace would delete the PersistentVolumeClaims in it.
+            opts=self._kept())
         self._namespace = namespace.metadata.name
         self._create_network_policies()
 
@@ -79,6 +78,9 @@ class InClusterData(pulumi.ComponentResource):
         self.cache = self._create_valkey()
         self.register_outputs({"postgres_host": self.database.host,
                                "redis_host": self.cache.host})
+
+    def _kept(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=self._args.protect)
 
     def _create_network_policies(self) -> None:
         # Deny everything, then admit each store's port from labelled namespaces only. The
@@ -105,11 +107,16 @@ class InClusterData(pulumi.ComponentResource):
                             protocol="TCP", port=port)])]),
                 opts=pulumi.ResourceOptions(parent=self))
 
-    def _secret(self, role: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
+    def _secret(self, role: str, data: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+        # Auto-named and referenced through its output name: a new password makes a new Secret
+        # (created before the old one is deleted) and rolls the pod that reads it, instead of a
+        # delete-before-replace that would cascade into the StatefulSet.
+        secret = k8s.core.v1.Secret(
             f"{self._name}-{role}", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=role, namespace=self._namespace, labels=_labels(role)),
-            type="Opaque", string_data=dict(data), opts=pulumi.ResourceOptions(parent=self))
+                namespace=self._namespace, labels=_labels(role)),
+            immutable=True, type="Opaque", string_data=dict(data),
+            opts=pulumi.ResourceOptions(parent=self))
+        return secret.metadata.name
 
     def _service(self, role: str, port: int) -> str:
         k8s.core.v1.Service(
@@ -123,7 +130,7 @@ class InClusterData(pulumi.ComponentResource):
 
     def _stateful_set(self, role: str, uid: int, container: k8s.core.v1.ContainerArgs,
                       scratch: Sequence[str]) -> None:
-        args = self._args
+        local = self._args.settings
         volumes = [k8s.core.v1.VolumeArgs(name=volume,
                                           empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs())
                    for volume in scratch]
@@ -148,20 +155,21 @@ class InClusterData(pulumi.ComponentResource):
                 volume_claim_templates=[k8s.core.v1.PersistentVolumeClaimArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
                     spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                        access_modes=["ReadWriteOnce"], storage_class_name=args.storage_class,
+                        access_modes=["ReadWriteOnce"], storage_class_name=local.storage_class,
                         resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                            requests={"storage": args.volume_size})))],
+                            requests={"storage": local.volume_size})))],
             ),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=self._kept())
 
     def _create_postgres(self) -> DatabaseEndpoint:
         args = self._args
+        # initdb sets the password once: a new one would lock the service out of its data.
         password = random.RandomPassword(f"{self._name}-postgres-password", length=32,
-                                         special=False, opts=pulumi.ResourceOptions(parent=self))
-        self._secret("postgres", {"POSTGRES_PASSWORD": password.result})
+                                         special=False, opts=self._kept())
+        secret = self._secret("postgres", {"POSTGRES_PASSWORD": password.result})
         ready = ["pg_isready", "-U", args.username, "-d", args.database, "-h", "127.0.0.1"]
         self._stateful_set("postgres", POSTGRES_UID, _restricted_container(
-            name="postgres", image=args.postgres_image,
+            name="postgres", image=args.settings.postgres_image,
             ports=[k8s.core.v1.ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT)],
             env=[
                 k8s.core.v1.EnvVarArgs(name="POSTGRES_USER", value=args.username),
@@ -170,7 +178,7 @@ class InClusterData(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
             ],
             env_from=[k8s.core.v1.EnvFromSourceArgs(
-                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="postgres"))],
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret))],
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/var/lib/postgresql/data"),
                 k8s.core.v1.VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
@@ -195,18 +203,18 @@ class InClusterData(pulumi.ComponentResource):
     def _create_valkey(self) -> CacheEndpoint:
         args = self._args
         password = random.RandomPassword(f"{self._name}-valkey-password", length=32,
-                                         special=False, opts=pulumi.ResourceOptions(parent=self))
-        self._secret("valkey", {"VALKEY_PASSWORD": password.result})
+                                         special=False, opts=self._kept())
+        secret = self._secret("valkey", {"VALKEY_PASSWORD": password.result})
         ping = ["sh", "-c",
                 'valkey-cli --no-auth-warning -a "$VALKEY_PASSWORD" ping | grep -q PONG']
         self._stateful_set("valkey", VALKEY_UID, _restricted_container(
-            name="valkey", image=args.redis_image,
+            name="valkey", image=args.settings.redis_image,
             # Kubernetes expands $(VALKEY_PASSWORD) from the Secret-backed environment.
             args=["valkey-server", "--requirepass", "$(VALKEY_PASSWORD)", "--appendonly", "yes",
                   "--dir", "/data"],
             ports=[k8s.core.v1.ContainerPortArgs(name="valkey", container_port=REDIS_PORT)],
             env_from=[k8s.core.v1.EnvFromSourceArgs(
-                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name="valkey"))],
+                secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret))],
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data")],
             readiness_probe=k8s.core.v1.ProbeArgs(
                 exec_=k8s.core.v1.ExecActionArgs(command=ping), period_seconds=5),

@@ -48,8 +48,12 @@ def irsa_role(
         tags=dict(tags), opts=opts)
     role_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(parent=role))
     for index, arn in enumerate(managed_policy_arns):
-        aws.iam.RolePolicyAttachment(f"{name}-{index}", role=role.name, policy_arn=arn,
-                                     opts=role_opts)
+        # Named by the policy, never by its position in the list, so removing one policy does
+        # not replace the attachments after it; the alias carries state from the old names.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=arn,
+            opts=pulumi.ResourceOptions.merge(role_opts, pulumi.ResourceOptions(
+                aliases=[pulumi.Alias(name=f"{name}-{index}")])))
     if inline_policy is not None:
         aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=json.dumps(inline_policy),
                            opts=role_opts)

@@ -34,8 +34,6 @@ CHART = ("kube-prometheus-stack", "79.10.0", "https://prometheus-community.githu
 RELEASE = "kube-prometheus-stack"
 SELECTOR = {"release": RELEASE}
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
-ALERTMANAGER_SECRET = "alertmanager-agent-platform"
-GRAFANA_SECRET = "grafana-admin"
 
 
 @dataclass
@@ -94,9 +92,12 @@ class Monitoring(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-grafana-password", length=32, special=False,
                                          opts=self._child())
         self.grafana_admin_password = pulumi.Output.secret(password.result)
+        # Both Secrets are auto-named and handed to the chart by their output names: a new
+        # receiver or password makes a new Secret (created before the old one is deleted) and a
+        # Helm upgrade in place. A fixed name would be replaced delete-before-replace, and the
+        # engine would replace (uninstall and reinstall) the whole release with it.
         grafana_secret = k8s.core.v1.Secret(
-            f"{name}-grafana-admin", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=GRAFANA_SECRET, namespace=self._ns),
+            f"{name}-grafana-admin", metadata=k8s.meta.v1.ObjectMetaArgs(namespace=self._ns),
             type="Opaque", string_data={"admin-user": "admin",
                                         "admin-password": password.result},
             opts=self._child())
@@ -106,7 +107,7 @@ class Monitoring(pulumi.ComponentResource):
             lambda values: yaml.safe_dump(alertmanager_config(m, values), sort_keys=False)))
         alertmanager_secret = k8s.core.v1.Secret(
             f"{name}-alertmanager-config", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=ALERTMANAGER_SECRET, namespace=self._ns),
+                namespace=self._ns),
             type="Opaque", string_data={"alertmanager.yaml": receivers},
             opts=self._child())
 
@@ -114,9 +115,10 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-kube-prometheus-stack",
             name=RELEASE, chart=CHART[0], version=CHART[1],
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART[2]),
-            namespace=self._ns, values=self.chart_values(),
-            atomic=True, cleanup_on_fail=True, timeout=900,
-            opts=self._child(depends_on=[grafana_secret, alertmanager_secret]))
+            namespace=self._ns,
+            values=self.chart_values(grafana_secret.metadata.name,
+                                     alertmanager_secret.metadata.name),
+            atomic=True, cleanup_on_fail=True, timeout=900, opts=self._child())
 
         after_release = self._child(depends_on=[release])
         self._monitors(after_release)
@@ -138,7 +140,8 @@ class Monitoring(pulumi.ComponentResource):
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def chart_values(self) -> dict[str, Any]:
+    def chart_values(self, grafana_secret: pulumi.Input[str],
+                     alertmanager_secret: pulumi.Input[str]) -> dict[str, Any]:
         args, m = self._args, self._args.settings
         selector = {"matchLabels": SELECTOR}
         prometheus_spec: dict[str, Any] = {
@@ -156,7 +159,7 @@ class Monitoring(pulumi.ComponentResource):
                 "resources": {"requests": {"storage": m.storage_size}}}}}
         alertmanager_spec: dict[str, Any] = {
             "replicas": m.replicas, "useExistingSecret": True,
-            "configSecret": ALERTMANAGER_SECRET}
+            "configSecret": alertmanager_secret}
         if m.storage_size:
             # Silences and the notification log survive a restart.
             alertmanager_spec["storage"] = {"volumeClaimTemplate": {"spec": {
@@ -166,7 +169,7 @@ class Monitoring(pulumi.ComponentResource):
             "prometheus": {"prometheusSpec": prometheus_spec},
             "alertmanager": {"alertmanagerSpec": alertmanager_spec},
             "grafana": {
-                "admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
+                "admin": {"existingSecret": grafana_secret, "userKey": "admin-user",
                           "passwordKey": "admin-password"},
                 "sidecar": {
                     "dashboards": {"enabled": True, "label": DASHBOARD_LABEL[0],

@@ -18,6 +18,8 @@ class RegistryArgs:
     """How many of the newest images the lifecycle policy keeps."""
     tags: Mapping[str, str]
     """Tags for every resource."""
+    protect: bool
+    """Refuse to delete the repository (and every image in it) through Pulumi."""
 
 
 def lifecycle_policy(retain_count: int) -> str:
@@ -53,7 +55,8 @@ class Registry(pulumi.ComponentResource):
                 scan_on_push=True),
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(
                 encryption_type="KMS")],
-            tags=dict(args.tags), opts=child)
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect))
         aws.ecr.LifecyclePolicy(f"{name}-lifecycle", repository=self.repository.name,
                                 policy=lifecycle_policy(args.retain_count), opts=child)
         credentials = aws.ecr.get_authorization_token_output(

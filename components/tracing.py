@@ -76,9 +76,11 @@ class Tracing(pulumi.ComponentResource):
         s = args.settings
         self.endpoint = collector_endpoint(args.namespace_name)
         self.jaeger_url = None
-        depends: list[pulumi.Resource] = []
+        auth_secret: pulumi.Output[str] | None = None
         if s.backend == "jaeger":
-            depends.append(self._jaeger())
+            # No dependency of the collector on Jaeger: its exporter retries until the backend
+            # answers, and a dependency would make a replaced Jaeger replace the collector too.
+            self._jaeger()
             self.jaeger_url = jaeger_url()
             exporter: dict[str, Any] = {"otlp/backend": {
                 "endpoint": f"jaeger.{JAEGER_NAMESPACE}.svc.cluster.local:{OTLP_GRPC_PORT}",
@@ -88,17 +90,18 @@ class Tracing(pulumi.ComponentResource):
             if s.otlp_auth_header:
                 exporter["otlphttp/backend"]["headers"] = {
                     s.otlp_auth_header: f"${{env:{AUTH_TOKEN_ENV}}}"}
-                depends.append(self._auth_secret())
+                auth_secret = self._auth_secret()
         k8s.helm.v3.Release(
             f"{name}-collector", name=COLLECTOR_NAME, chart=COLLECTOR_CHART[0],
             version=COLLECTOR_CHART[1],
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=COLLECTOR_CHART[2]),
-            namespace=args.namespace, values=self.collector_values(exporter),
+            namespace=args.namespace, values=self.collector_values(exporter, auth_secret),
             atomic=True, cleanup_on_fail=True, timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+            opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"endpoint": self.endpoint})
 
-    def collector_values(self, exporter: dict[str, Any]) -> dict[str, Any]:
+    def collector_values(self, exporter: dict[str, Any],
+                         auth_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {
             "fullnameOverride": COLLECTOR_NAME,
             "mode": "deployment",
@@ -124,20 +127,21 @@ class Tracing(pulumi.ComponentResource):
                     "metrics": None, "logs": None}},
             },
         }
-        if self._args.settings.otlp_auth_header:
+        if auth_secret is not None:
             values["extraEnvs"] = [{"name": AUTH_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
-                "name": f"{COLLECTOR_NAME}-auth", "key": "token"}}}]
+                "name": auth_secret, "key": "token"}}}]
         return values
 
-    def _auth_secret(self) -> k8s.core.v1.Secret:
+    def _auth_secret(self) -> pulumi.Output[str]:
         token = self._args.auth_token
         assert token is not None, "checked by the settings"
+        # Auto-named and passed to the chart by name: a rotated token is a new Secret and a
+        # Helm upgrade in place, never a replaced (reinstalled) release.
         return k8s.core.v1.Secret(
             f"{self._name}-auth", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"{COLLECTOR_NAME}-auth", namespace=self._args.namespace,
-                labels=_labels(COLLECTOR_NAME)),
+                namespace=self._args.namespace, labels=_labels(COLLECTOR_NAME)),
             type="Opaque", string_data={"token": token},
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self)).metadata.name
 
     def jaeger_config(self) -> dict[str, Any]:
         retention = f"{self._args.settings.retention_hours}h"
@@ -190,9 +194,10 @@ class Tracing(pulumi.ComponentResource):
     def _jaeger(self) -> k8s.apps.v1.StatefulSet:
         labels = _labels("jaeger")
         namespace = self._jaeger_namespace()
+        # Auto-named: a new config is a new ConfigMap whose name rolls the StatefulSet in place.
         config = k8s.core.v1.ConfigMap(
             f"{self._name}-jaeger-config", metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="jaeger-config", namespace=namespace, labels=labels),
+                namespace=namespace, labels=labels),
             data={"config.yaml": yaml.safe_dump(self.jaeger_config(), sort_keys=False)},
             opts=pulumi.ResourceOptions(parent=self))
         k8s.core.v1.Service(

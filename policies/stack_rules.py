@@ -15,6 +15,7 @@ from pulumi_policy import (
 )
 
 from common import kubernetes_kind, pod_spec
+from replacement_rules import CONTENT_KINDS, DEPENDENT_KINDS, has_fixed_name, kind_of
 
 ZONE_KEY = "topology.kubernetes.io/zone"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -169,6 +170,32 @@ def monitors_are_selected(args: StackValidationArgs, report: ReportViolation) ->
                    monitor.resource.urn)
 
 
+def _dependencies(resource: PolicyResource) -> list[PolicyResource]:
+    found = {d.urn: d for d in resource.dependencies or []}
+    for deps in (resource.property_dependencies or {}).values():
+        found.update({d.urn: d for d in deps})
+    return list(found.values())
+
+
+def workload_dependencies_replace_safely(args: StackValidationArgs,
+                                         report: ReportViolation) -> None:
+    for resource in args.resources:
+        kind = kind_of(resource.resource_type)
+        if kind not in DEPENDENT_KINDS:
+            continue
+        for dependency in _dependencies(resource):
+            dependency_kind = kind_of(dependency.resource_type)
+            if dependency_kind not in CONTENT_KINDS or not has_fixed_name(dependency.props):
+                continue
+            name = (dependency.props.get("metadata") or {}).get("name")
+            report(f"{kind} {resource.name} depends on {dependency_kind} {name!r}, which has a "
+                   f"fixed metadata.name: whenever its content changes pulumi-kubernetes "
+                   f"replaces it delete-before-replace, and the engine deletes and recreates "
+                   f"{resource.name} with it (an outage). Leave metadata.name unset so it is "
+                   "auto-named (create-before-delete) and reference it by its output name.",
+                   resource.urn)
+
+
 STACK_POLICIES = [
     StackValidationPolicy(
         name="replicated-workloads-have-pdb",
@@ -199,4 +226,11 @@ STACK_POLICIES = [
                     "kube-prometheus-stack's Prometheus selects.",
         validate=monitors_are_selected, severity=Severity.HIGH,
         remediation_steps="Label the object with the chart's selector (release: <release>)."),
+    StackValidationPolicy(
+        name="k8s-workload-dependencies-replace-safely",
+        description="No workload or Helm release depends on a fixed-name ConfigMap, Secret or "
+                    "Job, whose every content change would replace the workload with it.",
+        validate=workload_dependencies_replace_safely, severity=Severity.CRITICAL,
+        remediation_steps="Auto-name the ConfigMap/Secret/Job (omit metadata.name) and pass "
+                          "its metadata.name output to the workload."),
 ]

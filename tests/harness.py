@@ -8,9 +8,11 @@ program's `apply` chains run end to end, exactly as in a real deployment.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import runpy
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "agent-platform"
 STACKS = ("local", "dev", "prod")
 ACCOUNT = "123456789012"
-# The program imports `components` from the project root, as it does under the Pulumi CLI.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The program imports `components` from the project root, as it does under the Pulumi CLI; the
+# replacement table is the policy pack's.
+for _path in (str(ROOT), str(ROOT / "policies")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
+from replacement_rules import REPLACED_WHEN_CHANGED, value_at  # noqa: E402
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
@@ -53,9 +58,12 @@ def plain(value: Any, secret_paths: list[str] | None = None, path: str = "") -> 
     return value
 
 
+AUTONAMED = "pulumi.com/autonamed"
+
+
 @dataclass(frozen=True)
 class Resource:
-    """One registered resource: its type token, logical name and inputs (camelCase)."""
+    """One registered resource: its type token, logical name, inputs (camelCase) and options."""
 
     type: str
     name: str
@@ -64,10 +72,32 @@ class Resource:
     """Input paths (e.g. `stringData`) whose values were Pulumi secrets."""
     depends_on: tuple[str, ...] = ()
     """Logical names of the resources this one waits for (`depends_on` and input outputs)."""
+    urn: str = ""
+    """The URN the engine gives it: stack, project, the parent types' chain, the name."""
+    parent: str | None = None
+    """URN of the parent resource; None for resources at the top of the stack."""
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    """The URNs this resource was known by before (from its `aliases` option)."""
+    dependency_urns: tuple[str, ...] = ()
+    """URNs of what it depends on, explicitly or through an input's Output."""
+
+    def __post_init__(self) -> None:
+        if not self.urn:  # a resource a test builds by hand
+            object.__setattr__(self, "urn", f"urn:pulumi:test::{PROJECT}::{self.type}::{self.name}")
 
     @property
-    def urn(self) -> str:
-        return f"urn:pulumi:test::{PROJECT}::{self.type}::{self.name}"
+    def autonamed(self) -> bool:
+        """A Kubernetes object the provider names itself (`<logical name>-<random suffix>`)."""
+        metadata = self.inputs.get("metadata") or {}
+        return (metadata.get("annotations") or {}).get(AUTONAMED) == "true"
+
+    @property
+    def k8s_name(self) -> str | None:
+        return (self.inputs.get("metadata") or {}).get("name")
 
 
 @dataclass
@@ -88,10 +118,14 @@ class Rendered:
         assert len(matches) == 1, f"{self.stack}: expected one {type_token}, got {len(matches)}"
         return matches[0]
 
-    def named(self, name: str) -> Resource:
-        matches = [r for r in self.resources if r.name == name]
+    def named(self, name: str, type_token: str | None = None) -> Resource:
+        matches = [r for r in self.resources
+                   if r.name == name and (type_token is None or r.type == type_token)]
         assert len(matches) == 1, f"{self.stack}: expected one resource named {name}"
         return matches[0]
+
+    def by_urn(self) -> dict[str, Resource]:
+        return {r.urn: r for r in self.resources}
 
     def kubernetes_objects(self) -> Iterator[Resource]:
         """Plain Kubernetes objects (not providers, Helm releases or components)."""
@@ -132,14 +166,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, rendered: Rendered, region: str) -> None:
         self.rendered = rendered
         self.region = region
-        self.dependencies: dict[str, tuple[str, ...]] = {}
+        self.request: dict[str, Any] = {}
+        """What the register request of the resource being created carried beyond its inputs."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         secret_paths: list[str] = []
         inputs = plain(dict(args.inputs), secret_paths)
-        self.rendered.resources.append(Resource(args.typ, args.name, inputs,
-                                                tuple(secret_paths),
-                                                self.dependencies.pop(args.name, ())))
+        if _autonamable(args.typ) and not (inputs.get("metadata") or {}).get("name"):
+            inputs = _autoname(inputs, args.typ, args.name)
+        request = self.request
+        self.rendered.resources.append(Resource(
+            args.typ, args.name, inputs, tuple(secret_paths),
+            tuple(urn.rsplit("::", 1)[-1] for urn in request["dependencies"]),
+            urn=request["urn"], parent=request["parent"], protect=request["protect"],
+            ignore_changes=request["ignore_changes"],
+            delete_before_replace=request["delete_before_replace"],
+            replace_on_changes=request["replace_on_changes"], aliases=request["aliases"],
+            dependency_urns=request["dependencies"]))
         name = inputs.get("name") or args.name
         state: dict[str, Any] = {"name": name,
                                  "arn": f"arn:aws:service:{self.region}:{ACCOUNT}:{args.name}"}
@@ -188,18 +231,99 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the harness mocks no invoke {args.token}")
 
 
+def _autonamable(type_token: str) -> bool:
+    return type_token.startswith("kubernetes:") and not type_token.startswith(
+        "kubernetes:helm.sh/")
+
+
+def _autoname(inputs: dict[str, Any], type_token: str, logical_name: str) -> dict[str, Any]:
+    """What pulumi-kubernetes' Check does to an object without `metadata.name`: a name from the
+    logical name and a random suffix, marked with the `pulumi.com/autonamed` annotation.
+
+    The provider keeps the name on an update and draws a new one on a replacement, so the
+    suffix here is a hash of the fields whose change replaces the object: renders before and
+    after a change differ in the name exactly when the real engine would rename it.
+    """
+    kind = type_token.rsplit(":", 1)[-1]
+    replacing = {path: value_at(inputs, path)
+                 for path in REPLACED_WHEN_CHANGED.get(kind, ())}
+    suffix = hashlib.sha256(json.dumps([logical_name, replacing], sort_keys=True,
+                                       default=str).encode()).hexdigest()[:8]
+    metadata = dict(inputs.get("metadata") or {})
+    metadata["name"] = f"{logical_name}-{suffix}"
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), AUTONAMED: "true"}
+    return {**inputs, "metadata": metadata}
+
+
 _register_resource = MockMonitor.RegisterResource
+_registering = threading.Lock()
+# The mock monitor's URNs keep only the last parent type; the engine's keep the whole chain.
+_qualified_types: dict[str, str] = {}
 
 
-def _register_recording_dependencies(self: MockMonitor, request: Any) -> Any:
-    # MockResourceArgs carries no dependencies, so they are taken from the request itself.
-    if isinstance(self.mocks, RecordingMocks):
-        self.mocks.dependencies[request.name] = tuple(
-            urn.rsplit("::", 1)[-1] for urn in request.dependencies)
-    return _register_resource(self, request)  # type: ignore[no-untyped-call]
+def _engine_urn(mock_parent: str, type_token: str, name: str) -> tuple[str, str | None]:
+    parent_type = _qualified_types.get(mock_parent)
+    qualified = f"{parent_type}${type_token}" if parent_type else type_token
+    return (f"urn:pulumi:{pulumi.get_stack()}::{PROJECT}::{qualified}::{name}",
+            _parent_urn(mock_parent))
 
 
-MockMonitor.RegisterResource = _register_recording_dependencies  # type: ignore[method-assign]
+def _parent_urn(mock_parent: str) -> str | None:
+    parent_type = _qualified_types.get(mock_parent)
+    if not parent_type:
+        return None
+    return f"urn:pulumi:{pulumi.get_stack()}::{PROJECT}::{parent_type}::" + \
+        mock_parent.rsplit("::", 1)[-1]
+
+
+def _alias_urns(request: Any, urn: str) -> tuple[str, ...]:
+    found = []
+    for alias in request.aliases:
+        if alias.urn:
+            found.append(alias.urn)
+            continue
+        spec = alias.spec
+        prefix, _, name = urn.rpartition("::")
+        stack_project, _, qualified = prefix.rpartition("::")
+        if spec.type:
+            qualified = qualified.rsplit("$", 1)[0] + "$" + spec.type if "$" in qualified \
+                else spec.type
+        if spec.noParent:
+            qualified = qualified.rsplit("$", 1)[-1]
+        elif spec.parentUrn:
+            qualified = spec.parentUrn.split("::")[2] + "$" + qualified.rsplit("$", 1)[-1]
+        found.append(f"{stack_project}::{qualified}::{spec.name or name}")
+    return tuple(found)
+
+
+def _register_recording_options(self: MockMonitor, request: Any) -> Any:
+    # MockResourceArgs carries neither dependencies nor options, so they come from the request.
+    with _registering:
+        urn, parent = _engine_urn(request.parent, request.type, request.name)
+        if isinstance(self.mocks, RecordingMocks):
+            self.mocks.request = {
+                "urn": urn, "parent": parent, "protect": bool(request.protect),
+                "ignore_changes": tuple(request.ignoreChanges),
+                "delete_before_replace": bool(request.deleteBeforeReplace),
+                "replace_on_changes": tuple(request.replaceOnChanges),
+                "aliases": _alias_urns(request, urn),
+                "dependencies": tuple(_engine_urn_of(d) for d in request.dependencies),
+            }
+        response = _register_resource(self, request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            _qualified_types[response.urn] = urn.split("::")[2]
+        return response
+
+
+def _engine_urn_of(mock_urn: str) -> str:
+    qualified = _qualified_types.get(mock_urn)
+    if qualified is None:
+        return mock_urn
+    return f"urn:pulumi:{pulumi.get_stack()}::{PROJECT}::{qualified}::" + \
+        mock_urn.rsplit("::", 1)[-1]
+
+
+MockMonitor.RegisterResource = _register_recording_options  # type: ignore[method-assign]
 
 
 def render(stack: str, overrides: Mapping[str, Any] | None = None,
@@ -212,6 +336,7 @@ def render(stack: str, overrides: Mapping[str, Any] | None = None,
     config = stack_config(stack, {**(overrides or {}), **(secrets or {})})
     secret_keys = [f"{PROJECT}:{key}" for key in secrets or {}]
     rendered = Rendered(stack)
+    _qualified_types.clear()
     mocks = RecordingMocks(rendered, config.get("aws:region", "eu-west-1"))
 
     def program() -> None:

@@ -74,9 +74,12 @@ def policy_config(policy: Policy, config: Mapping[str, Any]) -> tuple[str, dict[
     return level, settings
 
 
-def _options() -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect=False, ignore_changes=[], delete_before_replace=None,
-                                 aliases=[], custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+def _options(resource: Resource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(protect=resource.protect,
+                                 ignore_changes=list(resource.ignore_changes),
+                                 delete_before_replace=resource.delete_before_replace or None,
+                                 aliases=list(resource.aliases),
+                                 custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
                                  additional_secret_outputs=[])
 
 
@@ -85,14 +88,22 @@ def resource_args(resource: Resource, settings: Mapping[str, Any],
     return ResourceValidationArgs(
         resource.type, unknown_checking_proxy(dict(props if props is not None
                                                    else resource.inputs)),
-        resource.urn, resource.name, _options(), None, dict(settings))
+        resource.urn, resource.name, _options(resource), None, dict(settings))
 
 
 def stack_args(resources: Sequence[Resource], settings: Mapping[str, Any]) -> StackValidationArgs:
-    return StackValidationArgs([
-        PolicyResource(r.type, unknown_checking_proxy(dict(r.inputs)), r.urn, r.name, _options(),
-                       None, None, [], {})
-        for r in resources], dict(settings))
+    """The stack as the analyzer hands it over: each resource with its parent and dependencies
+    (the CLI sends the resources a resource depends on, explicitly or through an input)."""
+    policy_resources = {
+        r.urn: PolicyResource(r.type, unknown_checking_proxy(dict(r.inputs)), r.urn, r.name,
+                              _options(r), None, None, [], {})
+        for r in resources}
+    for r in resources:
+        entry = policy_resources[r.urn]
+        entry.parent = policy_resources.get(r.parent or "")
+        entry.dependencies = [policy_resources[urn] for urn in r.dependency_urns
+                              if urn in policy_resources]
+    return StackValidationArgs(list(policy_resources.values()), dict(settings))
 
 
 def check(policy: Policy, resources: Sequence[Resource],

@@ -20,6 +20,8 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
 NAMESPACE = "agent-service"
 
 
@@ -135,7 +137,7 @@ def test_workers_drain_their_longest_run_and_resist_consolidation(
     assert container(worker)["args"] == ["worker"]
     assert container(worker)["livenessProbe"]["httpGet"] == {"path": "/health",
                                                              "port": "metrics"}
-    config = named(rendered, "kubernetes:core/v1:ConfigMap", "agent-service-config")["data"]
+    config = rendered.named("agent-config", CONFIG_MAP).inputs["data"]
     assert config["JOB_TIMEOUT_SECONDS"] == config["SHUTDOWN_GRACE_SECONDS"] == "900"
     # No Service sends traffic to workers.
     services = rendered.of_type("kubernetes:core/v1:Service")
@@ -161,47 +163,55 @@ def test_deployments_wait_for_the_migration_job(stacks: dict[str, Rendered], sta
         assert job.name in resource(rendered, DEPLOYMENT, name).depends_on
 
 
-def test_migration_job_name_follows_the_image(stacks: dict[str, Rendered],
-                                              render_with: Any) -> None:
-    before = stacks["local"].one("kubernetes:batch/v1:Job").inputs["metadata"]["name"]
-    assert before.startswith("agent-service-migrate-")
+def test_migration_job_is_auto_named_and_rerun_for_a_new_image(stacks: dict[str, Rendered],
+                                                                render_with: Any) -> None:
+    before = stacks["local"].one("kubernetes:batch/v1:Job")
+    # Auto-named, so a new Job runs beside the old one (create-before-delete) and its
+    # replacement never cascades into the Deployments that wait for it.
+    assert before.autonamed and str(before.k8s_name).startswith("agent-migrate-")
     moved = render_with("local", {"localRegistry": "localhost:5001"})
-    after = moved.one("kubernetes:batch/v1:Job").inputs["metadata"]["name"]
-    assert after != before
+    after = moved.one("kubernetes:batch/v1:Job")
+    assert after.inputs["spec"]["template"] != before.inputs["spec"]["template"]
+    assert after.k8s_name != before.k8s_name
 
 
-def checksums(rendered: Rendered) -> dict[str, str]:
-    api = named(rendered, DEPLOYMENT, "agent-service-api")
-    annotations = api["spec"]["template"]["metadata"]["annotations"]
-    return {k: v for k, v in annotations.items() if k.startswith("checksum/")}
+def env_sources(rendered: Rendered) -> dict[str, str]:
+    """The ConfigMap and Secret the API pods read, as named in their pod template."""
+    (main,) = pod(named(rendered, DEPLOYMENT, "agent-service-api"))["containers"]
+    found = {}
+    for source in main["envFrom"]:
+        for key in ("configMapRef", "secretRef"):
+            if key in source:
+                found[key] = source[key]["name"]
+    return found
 
 
-def test_pods_restart_when_config_or_secrets_change(stacks: dict[str, Rendered],
-                                                    render_with: Any) -> None:
-    base = checksums(stacks["dev"])
-    assert set(base) == {"checksum/config", "checksum/secret"}
-    config_changed = checksums(render_with("dev", {"logLevel": "WARNING"}))
-    assert config_changed["checksum/config"] != base["checksum/config"]
-    assert config_changed["checksum/secret"] == base["checksum/secret"]
-    secret_changed = checksums(render_with(
+def test_pods_roll_when_config_or_secrets_change(stacks: dict[str, Rendered],
+                                                 render_with: Any) -> None:
+    base = env_sources(stacks["dev"])
+    assert base == {"configMapRef": stacks["dev"].named("agent-config", CONFIG_MAP).k8s_name,
+                    "secretRef": stacks["dev"].named("agent-secrets", SECRET).k8s_name}
+    config_changed = env_sources(render_with("dev", {"logLevel": "WARNING"}))
+    assert config_changed["configMapRef"] != base["configMapRef"]
+    assert config_changed["secretRef"] == base["secretRef"]
+    secret_changed = env_sources(render_with(
         "dev", {"llmProviders": ["openai", "offline"]}, secrets={"openaiApiKey": "sk-test-1"}))
-    assert secret_changed["checksum/secret"] != base["checksum/secret"]
+    assert secret_changed["secretRef"] != base["secretRef"]
 
 
 def test_secrets_travel_only_in_the_secret(render_with: Any) -> None:
     rendered = render_with("prod", {"llmProviders": ["anthropic", "openai", "offline"]},
                            secrets={"openaiApiKey": "sk-openai-abc",
                                     "anthropicApiKey": "sk-ant-xyz"})
-    secret = named(rendered, "kubernetes:core/v1:Secret", "agent-service-secrets")
-    data = secret["stringData"]
+    secret = rendered.named("agent-secrets", SECRET)
+    data = secret.inputs["stringData"]
     assert set(data) == {"DATABASE_URL", "REDIS_URL", "REDIS_PASSWORD", "OPENAI_API_KEY",
                          "ANTHROPIC_API_KEY"}
     assert data["OPENAI_API_KEY"] == "sk-openai-abc"
     assert data["DATABASE_URL"].endswith("?sslmode=require")
     assert data["REDIS_URL"].startswith("rediss://")
-    assert "stringData" in resource(rendered, "kubernetes:core/v1:Secret",
-                                    "agent-service-secrets").secret_paths
-    config = named(rendered, "kubernetes:core/v1:ConfigMap", "agent-service-config")["data"]
+    assert "stringData" in secret.secret_paths
+    config = rendered.named("agent-config", CONFIG_MAP).inputs["data"]
     assert config["LLM_PROVIDERS"] == "anthropic,openai,offline"
     assert config["ENVIRONMENT"] == "production"
     # The database password may appear in RDS's own (secret) inputs, never in a Kubernetes
@@ -341,7 +351,18 @@ def test_local_ingress_uses_the_configured_class_and_tls_secret(render_with: Any
     spec = rendered.one(INGRESS).inputs["spec"]
     assert spec["ingressClassName"] == "nginx"
     assert spec["tls"] == [{"hosts": ["agent.localhost"], "secretName": "agent-tls"}]
-    assert "annotations" not in rendered.one(INGRESS).inputs["metadata"]
+    # Only the ALB controller is installed by the program: any other class is not awaited, so
+    # a cluster without that controller gets a deploy, not a ten-minute hang.
+    assert rendered.one(INGRESS).inputs["metadata"]["annotations"] == {
+        "pulumi.com/skipAwait": "true"}
+    assert rendered.outputs["api_url"] == "https://agent.localhost"
+
+
+def test_alb_ingress_is_awaited(stacks: dict[str, Rendered]) -> None:
+    annotations = stacks["dev"].one(INGRESS).inputs["metadata"]["annotations"]
+    assert "pulumi.com/skipAwait" not in annotations
+    assert stacks["dev"].outputs["api_port_forward"] == (
+        "kubectl -n agent-service port-forward svc/agent-service-api 8000:80")
 
 
 def test_irsa_role_annotates_the_service_account(render_with: Any) -> None:

@@ -57,9 +57,11 @@ def test_namespaces_enforce_restricted_pod_security(stacks: dict[str, Rendered])
 def test_passwords_travel_only_as_secrets(stacks: dict[str, Rendered]) -> None:
     local = stacks["local"]
     secrets = local.of_type("kubernetes:core/v1:Secret")
-    assert {s.inputs["metadata"]["name"] for s in secrets} == {
-        "postgres", "valkey", "agent-service-secrets", "grafana-admin",
-        "alertmanager-agent-platform"}
+    assert {s.name for s in secrets} == {
+        "data-postgres", "data-valkey", "agent-secrets", "monitoring-grafana-admin",
+        "monitoring-alertmanager-config"}
+    # Each is auto-named, so a new password or key replaces it create-before-delete.
+    assert all(s.autonamed for s in secrets)
     for secret in secrets:
         assert "stringData" in secret.secret_paths, secret.urn
     for resource in local.of_type("kubernetes:apps/v1:StatefulSet"):

@@ -29,10 +29,8 @@ def chart(rendered: Rendered) -> dict[str, Any]:
     return dict(release)
 
 
-def secret(rendered: Rendered, name: str) -> Resource:
-    (found,) = [r for r in rendered.of_type("kubernetes:core/v1:Secret")
-                if r.inputs["metadata"]["name"] == name]
-    return found
+def secret(rendered: Rendered, logical_name: str) -> Resource:
+    return rendered.named(logical_name, "kubernetes:core/v1:Secret")
 
 
 def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -144,11 +142,13 @@ def test_dashboards_reach_the_grafana_sidecar(stacks: dict[str, Rendered], stack
 def test_grafana_admin_password_is_random_and_secret(stacks: dict[str, Rendered]) -> None:
     prod = stacks["prod"]
     assert "grafana_admin_password" in prod.secret_outputs
-    admin = secret(prod, "grafana-admin")
+    admin = secret(prod, "monitoring-grafana-admin")
     assert "stringData" in admin.secret_paths
     assert admin.inputs["stringData"]["admin-password"] == prod.outputs["grafana_admin_password"]
     grafana = chart(prod)["values"]["grafana"]
-    assert grafana["admin"]["existingSecret"] == "grafana-admin"
+    # The chart is handed the auto-named Secret's name, so a new password upgrades the release.
+    assert admin.autonamed
+    assert grafana["admin"]["existingSecret"] == admin.k8s_name
     assert grafana["ingress"] == {"enabled": False}
 
 
@@ -170,8 +170,10 @@ EMAIL = {"alertEmailTo": "oncall@example.com", "alertEmailFrom": "alerts@example
 
 
 def alertmanager_yaml(rendered: Rendered) -> dict[str, Any]:
-    config = secret(rendered, "alertmanager-agent-platform")
+    config = secret(rendered, "monitoring-alertmanager-config")
     assert "stringData" in config.secret_paths
+    spec = chart(rendered)["values"]["alertmanager"]["alertmanagerSpec"]
+    assert config.autonamed and spec["configSecret"] == config.k8s_name
     return dict(yaml.safe_load(config.inputs["stringData"]["alertmanager.yaml"]))
 
 
@@ -189,8 +191,7 @@ def test_receivers_come_from_secret_config_only(render_with: Any, tmp_path: Path
     assert routes[-1] == {"receiver": "notify"}
     # The credentials appear nowhere but in that Secret.
     elsewhere = json.dumps([r.inputs for r in rendered.resources
-                            if r.inputs.get("metadata", {}).get("name")
-                            != "alertmanager-agent-platform"])
+                            if r.name != "monitoring-alertmanager-config"])
     for value in RECEIVERS.values():
         assert value not in elsewhere
     path = tmp_path / "alertmanager.yml"

@@ -42,7 +42,7 @@ def test_every_config_map_key_is_a_service_setting(stacks: dict[str, Rendered]) 
     sdk = {"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}
     for stack, rendered in stacks.items():
         (config,) = [c.inputs["data"] for c in rendered.of_type("kubernetes:core/v1:ConfigMap")
-                     if c.inputs["metadata"]["name"] == "agent-service-config"]
+                     if c.name == "agent-config"]
         unknown = set(config) - fields - sdk
         assert not unknown, (stack, unknown)
 
@@ -52,5 +52,5 @@ def test_every_secret_key_is_a_service_setting(stacks: dict[str, Any]) -> None:
     # KEDA reads the Redis password from the worker's environment, not the service.
     for stack, rendered in stacks.items():
         (secret,) = [s.inputs["stringData"] for s in rendered.of_type("kubernetes:core/v1:Secret")
-                     if s.inputs["metadata"]["name"] == "agent-service-secrets"]
+                     if s.name == "agent-secrets"]
         assert set(secret) - fields == {"REDIS_PASSWORD"}, stack

@@ -23,7 +23,7 @@ def collector(rendered: Rendered) -> dict[str, Any] | None:
 
 def service_config(rendered: Rendered) -> dict[str, str]:
     (config,) = [c.inputs["data"] for c in rendered.of_type("kubernetes:core/v1:ConfigMap")
-                 if c.inputs["metadata"]["name"] == "agent-service-config"]
+                 if c.name == "agent-config"]
     return dict(config)
 
 
@@ -59,7 +59,7 @@ def test_prod_traces_through_the_collector_to_jaeger(stacks: dict[str, Rendered]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
     (config,) = [c.inputs for c in prod.of_type("kubernetes:core/v1:ConfigMap")
-                 if c.inputs["metadata"]["name"] == "jaeger-config"]
+                 if c.name == "tracing-jaeger-config"]
     badger = yaml.safe_load(config["data"]["config.yaml"])["extensions"]["jaeger_storage"]
     assert badger["backends"]["main"]["badger"]["ttl"]["spans"] == "72h"
 
@@ -100,10 +100,9 @@ def test_an_external_otlp_backend_gets_its_token_from_a_secret(render_with: Any)
     exporter = release["values"]["config"]["exporters"]["otlphttp/backend"]
     assert exporter == {"endpoint": "https://tempo.example.com:4318",
                         "headers": {"authorization": "${env:OTLP_AUTH_TOKEN}"}}
+    secret = rendered.named("tracing-auth", "kubernetes:core/v1:Secret")
     (env,) = release["values"]["extraEnvs"]
-    assert env["valueFrom"]["secretKeyRef"] == {"name": "otel-collector-auth", "key": "token"}
-    (secret,) = [s for s in rendered.of_type("kubernetes:core/v1:Secret")
-                 if s.inputs["metadata"]["name"] == "otel-collector-auth"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": secret.k8s_name, "key": "token"}
     assert secret.inputs["stringData"]["token"] == "Bearer trace-token-123"
     assert "stringData" in secret.secret_paths
     assert not rendered.of_type("kubernetes:apps/v1:StatefulSet")
