@@ -84,6 +84,8 @@ class Resource:
     """The URNs this resource was known by before (from its `aliases` option)."""
     dependency_urns: tuple[str, ...] = ()
     """URNs of what it depends on, explicitly or through an input's Output."""
+    custom: bool = True
+    """A provider's resource; False for a component (which the engine never replaces)."""
 
     def __post_init__(self) -> None:
         if not self.urn:  # a resource a test builds by hand
@@ -182,7 +184,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             ignore_changes=request["ignore_changes"],
             delete_before_replace=request["delete_before_replace"],
             replace_on_changes=request["replace_on_changes"], aliases=request["aliases"],
-            dependency_urns=request["dependencies"]))
+            dependency_urns=request["dependencies"], custom=request["custom"]))
         name = inputs.get("name") or args.name
         state: dict[str, Any] = {"name": name,
                                  "arn": f"arn:aws:service:{self.region}:{ACCOUNT}:{args.name}"}
@@ -308,6 +310,7 @@ def _register_recording_options(self: MockMonitor, request: Any) -> Any:
                 "replace_on_changes": tuple(request.replaceOnChanges),
                 "aliases": _alias_urns(request, urn),
                 "dependencies": tuple(_engine_urn_of(d) for d in request.dependencies),
+                "custom": bool(request.custom),
             }
         response = _register_resource(self, request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":

@@ -1,0 +1,192 @@
+"""Day 2: what `pulumi up` does to a running stack when a user changes something routine.
+
+Each stack is rendered before and after a change and the plan derived as the engine would derive
+it (tests/plan.py, with pulumi-kubernetes' replacement table from policies/replacement_rules.py).
+The rule throughout: a change that is not a new image never deletes a Deployment or StatefulSet,
+and nothing is replaced delete-before-replace except what the change itself must replace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from plan import plan, summary
+from replacement_rules import CONTENT_KINDS, DEPENDENT_KINDS, has_fixed_name, kind_of
+
+from harness import STACKS, Rendered, render
+
+DIGEST_A = "registry.example.com/agent-service@sha256:" + "a" * 64
+DIGEST_B = "registry.example.com/agent-service@sha256:" + "b" * 64
+OPENAI = {"llmProviders": ["openai", "offline"]}
+WORKLOADS = {"Deployment/agent-api", "Deployment/agent-worker"}
+NEW_CONFIG = {"ConfigMap/agent-config", "Job/agent-migrate"}
+
+
+@pytest.fixture(scope="module")
+def openai_stacks() -> dict[str, Rendered]:
+    """Each stack with the openai provider and a key, the base for the rotation cases."""
+    return {stack: render(stack, OPENAI, {"openaiApiKey": "sk-first-key-0000000000"})
+            for stack in STACKS}
+
+
+# (change, overrides, secrets, expected plan). Expected: {op: {Kind/logical-name}}, where op is
+# update, replace (create-before-delete) or replace-delete-first.
+CHANGES: list[tuple[str, Mapping[str, Any], Mapping[str, str], dict[str, set[str]]]] = [
+    ("a config value", {"logLevel": "WARNING"}, {},
+     {"replace": NEW_CONFIG, "update": WORKLOADS}),
+    ("worker concurrency", {"workerConcurrency": 16}, {},
+     {"replace": NEW_CONFIG, "update": WORKLOADS}),
+    ("replica bounds", {"apiMaxReplicas": 20}, {},
+     {"update": {"HorizontalPodAutoscaler/agent-api"}}),
+    ("API resource requests", {"apiCpuRequest": "300m", "apiCpuLimit": "3"}, {},
+     {"replace": {"Job/agent-migrate"}, "update": {"Deployment/agent-api"}}),
+    ("worker resource requests", {"workerMemoryRequest": "900Mi"}, {},
+     {"update": {"Deployment/agent-worker"}}),
+    ("the ingress host", {"ingressHost": "agents.example.com"}, {},
+     {"update": {"Ingress/agent-api"}}),
+]
+
+
+def assert_no_outage(steps: Mapping[str, Any]) -> None:
+    """Nothing that serves or holds data is deleted, and no cascade of replacements starts."""
+    for step in steps.values():
+        kind = kind_of(step.resource.type) or ""
+        assert step.op != "delete", f"{step.resource.urn} would be deleted"
+        assert step.cascaded_from is None, (
+            f"{step.resource.urn} would be replaced because {step.cascaded_from} is deleted "
+            "before it is replaced")
+        if kind in ("Deployment", "StatefulSet", "Release"):
+            assert step.op == "update", f"{step.resource.urn}: {step.op} {step.reasons}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize(("change", "overrides", "secrets", "expected"), CHANGES,
+                         ids=[c[0] for c in CHANGES])
+def test_routine_changes_roll_in_place(stacks: dict[str, Rendered], stack: str, change: str,
+                                       overrides: Mapping[str, Any], secrets: Mapping[str, str],
+                                       expected: dict[str, set[str]]) -> None:
+    if change == "the ingress host":
+        if stack == "local":
+            overrides = {"ingressHost": "agents.localhost"}
+        if stack == "prod":
+            expected = {}  # prod serves no Ingress until a certificate is configured
+    steps = plan(stacks[stack], render(stack, overrides, secrets))
+    assert summary(steps) == expected
+    assert_no_outage(steps)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rotating_an_llm_key_rolls_the_pods(openai_stacks: dict[str, Rendered],
+                                            stack: str) -> None:
+    rotated = render(stack, OPENAI, {"openaiApiKey": "sk-second-key-111111111"})
+    steps = plan(openai_stacks[stack], rotated)
+    assert summary(steps) == {"replace": {"Secret/agent-secrets", "Job/agent-migrate"},
+                              "update": WORKLOADS}
+    assert_no_outage(steps)
+    # The new Secret's name is in the pod templates: that is what rolls the pods.
+    secret = rotated.named("agent-secrets", "kubernetes:core/v1:Secret").k8s_name
+    for step in steps.values():
+        if step.resource.type.endswith(":Deployment"):
+            (main,) = step.resource.inputs["spec"]["template"]["spec"]["containers"]
+            assert {"secretRef": {"name": secret}} in main["envFrom"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_new_image_runs_a_new_migration_then_updates_the_deployments(stack: str) -> None:
+    before = render(stack, {"imageRef": DIGEST_A})
+    steps = plan(before, render(stack, {"imageRef": DIGEST_B}))
+    assert summary(steps) == {"replace": {"Job/agent-migrate"}, "update": WORKLOADS}
+    assert_no_outage(steps)
+    job = next(s for s in steps.values() if s.resource.name == "agent-migrate")
+    assert not job.delete_before_replace
+    # The Deployments wait for the new Job: no pod runs against an older schema.
+    for step in steps.values():
+        if step.resource.type.endswith(":Deployment"):
+            assert job.resource.urn in step.resource.dependency_urns
+
+
+def test_a_minimum_above_one_adds_a_disruption_budget(stacks: dict[str, Rendered]) -> None:
+    steps = plan(stacks["local"], render("local", {"apiMinReplicas": 2}))
+    assert summary(steps) == {"create": {"PodDisruptionBudget/agent-api"},
+                              "update": {"HorizontalPodAutoscaler/agent-api"}}
+    assert_no_outage(steps)
+
+
+def test_alert_receivers_upgrade_the_monitoring_release_in_place(
+        stacks: dict[str, Rendered]) -> None:
+    steps = plan(stacks["prod"], render("prod", {}, {
+        "alertSlackWebhookUrl": "https://hooks.slack.com/services/T0/B0/abc"}))
+    assert summary(steps) == {"replace": {"Secret/monitoring-alertmanager-config"},
+                              "update": {"Release/monitoring-kube-prometheus-stack"}}
+    assert_no_outage(steps)
+
+
+def test_a_new_tracing_token_upgrades_the_collector_in_place() -> None:
+    otlp = {"tracingBackend": "otlp", "tracingOtlpEndpoint": "https://tempo.example.com:4318",
+            "tracingOtlpAuthHeader": "authorization"}
+    before = render("prod", otlp, {"tracingOtlpAuthToken": "Bearer one"})
+    steps = plan(before, render("prod", otlp, {"tracingOtlpAuthToken": "Bearer two"}))
+    assert summary(steps) == {"replace": {"Secret/tracing-auth"},
+                              "update": {"Release/tracing-collector"}}
+    assert_no_outage(steps)
+
+
+def test_a_new_jaeger_retention_rolls_jaeger_in_place(stacks: dict[str, Rendered]) -> None:
+    steps = plan(stacks["prod"], render("prod", {"tracingRetentionHours": 96}))
+    assert summary(steps) == {"replace": {"ConfigMap/tracing-jaeger-config"},
+                              "update": {"StatefulSet/tracing-jaeger"}}
+    assert_no_outage(steps)
+
+
+def test_a_local_volume_size_replaces_only_the_data_stores(stacks: dict[str, Rendered]) -> None:
+    # volumeClaimTemplates are immutable: the StatefulSets themselves must be replaced (their
+    # PVCs stay, being retained by Kubernetes), but nothing that depends on them may follow.
+    steps = plan(stacks["local"], render("local", {"localVolumeSize": "4Gi"}))
+    assert summary(steps) == {"replace-delete-first": {"StatefulSet/data-postgres",
+                                                       "StatefulSet/data-valkey"}}
+    assert all(step.cascaded_from is None for step in steps.values())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_unchanged_stack_plans_nothing(stacks: dict[str, Rendered], stack: str) -> None:
+    assert plan(stacks[stack], render(stack)) == {}
+
+
+# --- the static rule, over every stack and every optional part ---------------------------------
+
+VARIANTS: list[tuple[str, Mapping[str, Any], Mapping[str, str]]] = [
+    *((stack, {}, {}) for stack in STACKS),
+    ("local", {"tracingEnabled": True}, {}),
+    ("prod", {"tracingBackend": "otlp", "tracingOtlpEndpoint": "https://tempo.example.com:4318",
+              "tracingOtlpAuthHeader": "authorization"}, {"tracingOtlpAuthToken": "Bearer x"}),
+    ("prod", {"kedaEnabled": False}, {}),
+]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "secrets"), VARIANTS)
+def test_no_workload_depends_on_a_fixed_name_content_object(
+        stack: str, overrides: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
+    rendered = render(stack, overrides, secrets)
+    by_urn = rendered.by_urn()
+    for resource in rendered.resources:
+        if kind_of(resource.type) not in DEPENDENT_KINDS:
+            continue
+        for urn in resource.dependency_urns:
+            dependency = by_urn.get(urn)
+            if dependency is None or kind_of(dependency.type) not in CONTENT_KINDS:
+                continue
+            assert not has_fixed_name(dependency.inputs), (
+                f"{resource.urn} depends on {dependency.urn}, whose fixed name makes each "
+                "content change a delete-before-replace that replaces the dependent too")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_autoscaled_replicas_are_the_autoscalers(stacks: dict[str, Rendered], stack: str) -> None:
+    """HPA-owned replicas are never drift: the program sets none and ignores the field, so a
+    refreshed preview after the HPA (or `kubectl scale`) moved it shows no change."""
+    for name in ("agent-api", "agent-worker"):
+        deployment = stacks[stack].named(name, "kubernetes:apps/v1:Deployment")
+        assert "replicas" not in deployment.inputs["spec"]
+        assert deployment.ignore_changes == ("spec.replicas",)
