@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from replacement_rules import kind_of, replaced_by
-
 from harness import Rendered, Resource
+from replacement_rules import kind_of, replaced_by
 
 
 @dataclass

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from plan import plan, summary
-from replacement_rules import CONTENT_KINDS, DEPENDENT_KINDS, has_fixed_name, kind_of
 
 from harness import STACKS, Rendered, render
+from replacement_rules import CONTENT_KINDS, DEPENDENT_KINDS, has_fixed_name, kind_of
 
 DIGEST_A = "registry.example.com/agent-service@sha256:" + "a" * 64
 DIGEST_B = "registry.example.com/agent-service@sha256:" + "b" * 64
