@@ -144,7 +144,7 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
 def deploy_tracing(s: Settings, platform: Platform, monitoring: Monitoring) -> Tracing:
     return Tracing("tracing", TracingArgs(
         s.tracing, monitoring.namespace, MONITORING_NAMESPACE,
-        auth_token=secret_config("tracingOtlpAuthToken")),
+        auth_token=secret_config("tracingOtlpAuthToken"), protect=s.protect_state),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 

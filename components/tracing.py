@@ -53,6 +53,8 @@ class TracingArgs:
     """The same, as a plain string for DNS names."""
     auth_token: pulumi.Output[str] | None = None
     """Value of the OTLP auth header (backend `otlp`), a Pulumi secret."""
+    protect: bool = True
+    """Protect Jaeger's StatefulSet (the traces on its volume) from deletion and replacement."""
 
 
 def _labels(component: str) -> dict[str, str]:
@@ -253,4 +255,4 @@ class Tracing(pulumi.ComponentResource):
                         access_modes=["ReadWriteOnce"],
                         resources=k8s.core.v1.VolumeResourceRequirementsArgs(
                             requests={"storage": self._args.settings.storage_size})))]),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect))

@@ -219,3 +219,44 @@ def test_bad_config_registers_no_resource(render_with: Any) -> None:
     with pytest.raises(ConfigError, match="nodeMinSize"):
         captured.append(render_with("prod", {"nodeMinSize": 0}))
     assert not captured
+
+
+DIGEST_REF = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/agent@sha256:" + "c" * 64
+
+
+@pytest.mark.parametrize(("stack", "ref", "expected"), [
+    ("prod", "registry.example.com/agent:1.4.2",
+     'agent-platform:imageRef = "registry.example.com/agent:1.4.2" is invalid: prod deploys an '
+     "immutable image: pin it by digest, registry/repository@sha256:<64 hex digits>"),
+    ("dev", "registry.example.com/agent",
+     'agent-platform:imageRef = "registry.example.com/agent" is invalid: expected '
+     "registry/repository@sha256:<64 hex digits> (or, outside prod, registry/repository:tag)"),
+    ("dev", "registry.example.com/agent:latest",
+     'agent-platform:imageRef = "registry.example.com/agent:latest" is invalid: latest is '
+     "refused: pin a version tag or, better, a digest"),
+    ("local", "Agent Service!", 'agent-platform:imageRef = "Agent Service!" is invalid'),
+])
+def test_image_ref_must_be_pinned(stack: str, ref: str, expected: str) -> None:
+    assert expected in config_error(stack, imageRef=ref)
+
+
+@pytest.mark.parametrize("ref", [DIGEST_REF, "localhost:5001/agent-service:1.4.2"])
+def test_image_ref_accepts_digests_and_outside_prod_tags(ref: str) -> None:
+    assert settings_for("dev", imageRef=ref).image.ref == ref
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_image_ref_replaces_the_build(render_with: Any, stack: str) -> None:
+    rendered = render_with(stack, {"imageRef": DIGEST_REF})
+    assert not rendered.of_type("docker:index/image:Image")
+    assert rendered.outputs["image_ref"] == DIGEST_REF
+    for deployment in rendered.of_type("kubernetes:apps/v1:Deployment"):
+        if deployment.inputs["metadata"]["namespace"] == "agent-service":
+            (main,) = deployment.inputs["spec"]["template"]["spec"]["containers"]
+            assert main["image"] == DIGEST_REF
+
+
+def test_protect_state_is_a_boolean() -> None:
+    assert 'agent-platform:protectState = "maybe" is invalid: expected true or false' in \
+        config_error("prod", protectState="maybe")
+    assert settings_for("prod").protect_state is True

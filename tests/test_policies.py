@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import re
 from typing import Any
@@ -388,3 +389,45 @@ def test_a_mandatory_violation_fails_the_offline_run(stacks: dict[str, Rendered]
     assert [v.urn for v in outcome.violations["security-group-open-ingress"]] == [
         "urn:pulumi:test::agent-platform::aws:ec2/securityGroup:SecurityGroup::ssh"]
     assert json.dumps(outcome.enforcement)  # serialisable for reports
+
+
+def config_map(name: str, autonamed: bool) -> Resource:
+    metadata: dict[str, Any] = {"name": name, "namespace": "agent"}
+    if autonamed:
+        metadata["annotations"] = {"pulumi.com/autonamed": "true"}
+    return Resource("kubernetes:core/v1:ConfigMap", "config", {
+        "kind": "ConfigMap", "metadata": metadata, "data": {"LOG_LEVEL": "INFO"}})
+
+
+def depending(workload: Resource, *dependencies: Resource) -> Resource:
+    return dataclasses.replace(workload, dependency_urns=tuple(d.urn for d in dependencies))
+
+
+@pytest.mark.parametrize(("autonamed", "expected"), [
+    (False, ["Deployment api depends on ConfigMap 'app-config', which has a fixed metadata.name: "
+             "whenever its content changes pulumi-kubernetes replaces it delete-before-replace, "
+             "and the engine deletes and recreates api with it (an outage). Leave metadata.name "
+             "unset so it is auto-named (create-before-delete) and reference it by its output "
+             "name."]),
+    (True, []),
+])
+def test_workloads_must_not_depend_on_fixed_name_config(autonamed: bool,
+                                                        expected: list[str]) -> None:
+    config = config_map("app-config", autonamed)
+    assert violations("k8s-workload-dependencies-replace-safely",
+                      config, depending(deployment(), config)) == expected
+
+
+def test_a_fixed_name_config_nothing_depends_on_is_fine() -> None:
+    # A dashboard ConfigMap found by label: its replacement touches nothing else.
+    assert violations("k8s-workload-dependencies-replace-safely",
+                      config_map("dashboard", autonamed=False), deployment()) == []
+
+
+def test_helm_releases_count_as_dependents() -> None:
+    secret = Resource("kubernetes:core/v1:Secret", "alertmanager", {
+        "kind": "Secret", "metadata": {"name": "alertmanager", "namespace": "monitoring"}})
+    release = depending(Resource("kubernetes:helm.sh/v3:Release", "monitoring",
+                                 {"chart": "kube-prometheus-stack"}), secret)
+    (message,) = violations("k8s-workload-dependencies-replace-safely", secret, release)
+    assert message.startswith("Release monitoring depends on Secret 'alertmanager'")
