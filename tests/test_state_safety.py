@@ -100,7 +100,8 @@ def test_the_local_stack_file_opts_out_for_make_destroy(stacks: dict[str, Render
 
 
 def access_entries(rendered: Rendered) -> Mapping[str, Any]:
-    return {r.inputs["principalArn"]: r for r in rendered.of_type("aws:eks/accessEntry:AccessEntry")}
+    return {r.inputs["principalArn"]: r
+            for r in rendered.of_type("aws:eks/accessEntry:AccessEntry")}
 
 
 def test_access_entries_are_named_by_principal_not_position() -> None:
