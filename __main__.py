@@ -57,8 +57,9 @@ class Platform(NamedTuple):
 def deploy_aws(s: Settings) -> Platform:
     name = s.resource_prefix
     zones = available_zones(s.network.az_count)
-    network = Network("network", NetworkArgs(s.network.vpc_cidr, zones, s.network.nat_gateways,
-                                             cluster_name=name, tags=s.tags))
+    network = Network("network", NetworkArgs(
+        cidr=s.network.vpc_cidr, availability_zones=zones, nat_gateways=s.network.nat_gateways,
+        cluster_name=name, tags=s.tags))
     cluster = Cluster("cluster", ClusterArgs(
         cluster_name=name, settings=s.cluster, private_subnet_ids=network.private_subnet_ids,
         node_arm64=s.image.platform == "linux/arm64", tags=s.tags, protect=s.protect_state))
@@ -68,8 +69,9 @@ def deploy_aws(s: Settings) -> Platform:
                                        s.cluster.kubeconfig_role_arn)
     kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
     addons = ClusterAddons("addons", ClusterAddonsArgs(
-        name, region, network.vpc_id, cluster.oidc_provider_arn, cluster.oidc_issuer_url,
-        s.tags, keda=s.service.keda_enabled),
+        cluster_name=name, region=region, vpc_id=network.vpc_id,
+        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_url=cluster.oidc_issuer_url,
+        tags=s.tags, keda=s.service.keda_enabled),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
 
     database = Database("database", DatabaseArgs(
@@ -82,11 +84,12 @@ def deploy_aws(s: Settings) -> Platform:
         subnet_ids=network.private_subnet_ids,
         client_security_group_id=cluster.cluster_security_group_id, tags=s.tags,
         protect=s.protect_state))
-    registry = Registry("registry", RegistryArgs(f"{name}/agent-service", s.image.retain_count,
-                                                 s.tags, protect=s.protect_state))
+    registry = Registry("registry", RegistryArgs(
+        repository_name=f"{name}/agent-service", retain_count=s.image.retain_count, tags=s.tags,
+        protect=s.protect_state))
     image_ref = s.image.ref or AppImage("app-image", AppImageArgs(
-        APP_DIR, registry.repository_url, s.image.platform, push=True,
-        registry_server=registry.server, registry_username=registry.username,
+        context=APP_DIR, repository=registry.repository_url, platform=s.image.platform,
+        push=True, registry_server=registry.server, registry_username=registry.username,
         registry_password=registry.password)).image_ref
 
     pulumi.export("vpc_id", network.vpc_id)
@@ -107,8 +110,8 @@ def deploy_local(s: Settings) -> Platform:
         opts=pulumi.ResourceOptions(providers=[kubernetes]))
     registry = s.image.local_registry
     image_ref = s.image.ref or AppImage("app-image", AppImageArgs(
-        APP_DIR, f"{registry}/agent-service" if registry else "agent-service", s.image.platform,
-        push=registry is not None)).image_ref
+        context=APP_DIR, repository=f"{registry}/agent-service" if registry else "agent-service",
+        platform=s.image.platform, push=registry is not None)).image_ref
     return Platform(kubernetes, data.database, data.cache, image_ref,
                     ingress_peers=[namespace_peer(s.service.ingress.controller_namespace)],
                     data_peers=[namespace_peer(DATA_NAMESPACE)], ready=[data])
@@ -119,7 +122,8 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
                                         ("ANTHROPIC_API_KEY", "anthropicApiKey"))
             if (value := secret_config(key)) is not None}
     return AgentService("agent", AgentServiceArgs(
-        s.service, platform.image_ref, platform.database, platform.cache,
+        settings=s.service, image=platform.image_ref, database=platform.database,
+        cache=platform.cache,
         ingress_peers=platform.ingress_peers, data_peers=platform.data_peers,
         monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
         aws_tags=s.tags if s.on_aws else {},
@@ -132,8 +136,10 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
     secrets = {key: value for key in RECEIVER_SECRETS
                if (value := secret_config(key)) is not None}
     return Monitoring("monitoring", MonitoringArgs(
-        s.monitoring, MONITORING_NAMESPACE, service.namespace, s.service.namespace,
-        service.selector("api"), service.selector("worker"), managed_control_plane=s.on_aws,
+        settings=s.monitoring, namespace=MONITORING_NAMESPACE,
+        service_namespace=service.namespace, service_namespace_name=s.service.namespace,
+        api_selector=service.selector("api"), worker_selector=service.selector("worker"),
+        managed_control_plane=s.on_aws,
         ingress=s.service.ingress, receiver_secrets=secrets,
         aws_tags=s.tags if s.on_aws else {},
         jaeger_url=jaeger_url()
@@ -143,7 +149,7 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
 
 def deploy_tracing(s: Settings, platform: Platform, monitoring: Monitoring) -> Tracing:
     return Tracing("tracing", TracingArgs(
-        s.tracing, monitoring.namespace, MONITORING_NAMESPACE,
+        settings=s.tracing, namespace=monitoring.namespace, namespace_name=MONITORING_NAMESPACE,
         auth_token=secret_config("tracingOtlpAuthToken"), protect=s.protect_state),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 

@@ -39,7 +39,7 @@ NAME = "agent-service"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AgentServiceArgs:
     settings: ServiceSettings
     """Replicas, sizes, ingress and LLM settings from the stack config."""

@@ -111,7 +111,7 @@ def cluster_autoscaler_policy(cluster_name: str) -> dict[str, Any]:
     ]}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ClusterAddonsArgs:
     cluster_name: str
     """EKS cluster name (the controllers discover their resources by it)."""

@@ -40,7 +40,7 @@ def source_tag(context: Path) -> str:
     return f"src-{digest.hexdigest()[:16]}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AppImageArgs:
     context: Path
     """Build context (the `app/` directory, holding the Dockerfile)."""

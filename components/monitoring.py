@@ -36,7 +36,7 @@ SELECTOR = {"release": RELEASE}
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MonitoringArgs:
     settings: MonitoringSettings
     namespace: str

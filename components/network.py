@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from components.config import NatMode
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NetworkArgs:
     cidr: str
     """IPv4 block of the VPC; /20 or larger."""

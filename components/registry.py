@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RegistryArgs:
     repository_name: str
     """ECR repository name."""

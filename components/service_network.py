@@ -26,7 +26,7 @@ DNS_PORT = 53
 NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServiceNetworkPoliciesArgs:
     namespace: pulumi.Input[str]
     """Namespace the policies apply to."""

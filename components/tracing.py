@@ -44,7 +44,7 @@ def jaeger_url() -> str:
     return f"http://jaeger.{JAEGER_NAMESPACE}.svc.cluster.local:{JAEGER_UI_PORT}"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TracingArgs:
     settings: TracingSettings
     namespace: pulumi.Input[str]
