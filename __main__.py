@@ -19,22 +19,22 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.agent_service import AgentService, AgentServiceArgs
-from components.cache import Cache, CacheArgs
-from components.cluster import Cluster, ClusterArgs
-from components.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from components.config import Settings, load_settings, secret_config
-from components.database import Database, DatabaseArgs
+from components.aws.cache import Cache, CacheArgs
+from components.aws.cluster import Cluster, ClusterArgs
+from components.aws.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from components.aws.database import Database, DatabaseArgs
+from components.aws.kubeconfig import eks_kubeconfig_output
+from components.aws.network import Network, NetworkArgs, available_zones
+from components.aws.registry import Registry, RegistryArgs
+from components.config.monitoring import RECEIVER_SECRETS
+from components.config.settings import Settings, load_settings, secret_config
+from components.delivery.image import AppImage, AppImageArgs
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
-from components.image import AppImage, AppImageArgs
-from components.in_cluster_data import InClusterData, InClusterDataArgs
-from components.kubeconfig import eks_kubeconfig_output
-from components.monitoring import Monitoring, MonitoringArgs
-from components.monitoring_settings import RECEIVER_SECRETS
-from components.network import Network, NetworkArgs, available_zones
-from components.registry import Registry, RegistryArgs
-from components.service_network import namespace_peer
-from components.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
+from components.kubernetes.agent_service import AgentService, AgentServiceArgs
+from components.kubernetes.in_cluster_data import InClusterData, InClusterDataArgs
+from components.kubernetes.network_policies import namespace_peer
+from components.observability.monitoring import Monitoring, MonitoringArgs
+from components.observability.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
 
 APP_DIR = Path(__file__).parent / "app"
 MONITORING_NAMESPACE = "monitoring"

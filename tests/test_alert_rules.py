@@ -13,7 +13,7 @@ import yaml
 from promtool import promtool
 from test_config import settings_for
 
-from components.alert_rules import (
+from components.observability.alert_rules import (
     BURN_RATE_ALERTS,
     AlertThresholds,
     alert_names,

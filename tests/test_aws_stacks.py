@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from aws_rules import UNTAGGABLE
-from components.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
+from components.aws.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
 from harness import Rendered, Resource
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import ConfigError, Settings, parse_settings
-from components.config_schema import KEYS, SECRET_KEYS
+from components.config.keys import KEYS, SECRET_KEYS
+from components.config.settings import ConfigError, Settings, parse_settings
 from harness import ROOT, STACKS, stack_config
 
 PREFIX = "agent-platform:"

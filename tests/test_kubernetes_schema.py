@@ -12,7 +12,7 @@ import pytest
 from kubernetes_validate import validate
 from kubernetes_validate.utils import ValidationError
 
-from components.config_schema import KEYS_BY_NAME
+from components.config.keys import KEYS_BY_NAME
 from harness import ROOT, STACKS, Rendered, stack_config
 
 # Custom resources have no schema in kubernetes-validate. They are checked against the schemas of

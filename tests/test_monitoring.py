@@ -13,8 +13,8 @@ import yaml
 from promtool import amtool
 from test_config import config_error, settings_for
 
-from components.alert_rules import rule_groups
-from components.monitoring import CHART
+from components.observability.alert_rules import rule_groups
+from components.observability.monitoring import CHART
 from harness import STACKS, Rendered, Resource, stack_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

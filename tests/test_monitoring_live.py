@@ -36,8 +36,8 @@ from devtools.servers import (
 from promtool import prometheus
 from test_alert_rules import GROUPS
 
-from components.alert_rules import service_metrics_in
-from components.dashboards import dashboards
+from components.observability.alert_rules import service_metrics_in
+from components.observability.dashboards import dashboards
 
 NAMESPACE = "agent-service"
 QUESTION = "How does the platform deploy the agent service?"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_config import config_error
 
-from components.tracing import COLLECTOR_CHART, JAEGER_IMAGE
+from components.observability.tracing import COLLECTOR_CHART, JAEGER_IMAGE
 from harness import Rendered
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.in_cluster_data import POSTGRES_PORT, REDIS_PORT
+from components.kubernetes.in_cluster_data import POSTGRES_PORT, REDIS_PORT
 
 # `0.0.0.0/0` for LLM egress means the internet: in-cluster and VPC addresses stay closed, so a
 # compromised worker cannot use the LLM allowance to reach internal services.

@@ -17,11 +17,11 @@ from typing import Literal, TypeVar, cast
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config_schema import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
-from components.monitoring_settings import MonitoringSettings, read_monitoring
-from components.patterns import IAM_ROLE, QUANTITY
-from components.service_settings import ServiceSettings, read_service
-from components.tracing_settings import TracingSettings, read_tracing
+from components.config.keys import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
+from components.config.monitoring import MonitoringSettings, read_monitoring
+from components.config.patterns import IAM_ROLE, QUANTITY
+from components.config.service import ServiceSettings, read_service
+from components.config.tracing import TracingSettings, read_tracing
 
 NAMESPACE = "agent-platform"
 

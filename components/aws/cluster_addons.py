@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.irsa import irsa_role
+from components.aws.irsa import irsa_role
 
 # Pinned so that a `pulumi up` months from now installs what was tested today.
 ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts")

@@ -1,7 +1,7 @@
 """Every stack config key of the project: its type, default and what it means.
 
-This table is the single source of truth: `components.config` parses against it, and the tests
-check that `Pulumi.yaml` and the README document exactly these keys with these defaults.
+This table is the single source of truth: `components.config.settings` parses against it, and the
+tests check that `Pulumi.yaml` and the README document exactly these keys with these defaults.
 Defaults are the production values; cheaper settings are spelled out in `Pulumi.dev.yaml`.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.monitoring_settings import MonitoringSettings
+from components.config.monitoring import MonitoringSettings
 
 SLACK_TITLE = '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}'
 SLACK_TEXT = ('{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n'

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.alert_rules import LATENCY_BUCKET_LABELS, AlertThresholds
-from components.patterns import DNS_NAME, HTTP_URL, QUANTITY
+from components.config.patterns import DNS_NAME, HTTP_URL, QUANTITY
+from components.observability.alert_rules import LATENCY_BUCKET_LABELS, AlertThresholds
 
 if TYPE_CHECKING:
-    from components.config import _Reader
+    from components.config.settings import _Reader
 
 _DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

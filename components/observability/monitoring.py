@@ -22,13 +22,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from components.agent_service import alb_annotations
-from components.alert_rules import rule_groups
-from components.alertmanager_config import alertmanager_config
-from components.dashboards import DATASOURCE_UID, dashboards
+from components.config.monitoring import MonitoringSettings
+from components.config.service import IngressSettings
+from components.kubernetes.agent_service import alb_annotations
 from components.labels import PLATFORM_LABELS
-from components.monitoring_settings import MonitoringSettings
-from components.service_settings import IngressSettings
+from components.observability.alert_rules import rule_groups
+from components.observability.alertmanager_config import alertmanager_config
+from components.observability.dashboards import DATASOURCE_UID, dashboards
 
 CHART = ("kube-prometheus-stack", "79.10.0", "https://prometheus-community.github.io/helm-charts")
 RELEASE = "kube-prometheus-stack"

@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from components.patterns import HTTP_URL, QUANTITY
+from components.config.patterns import HTTP_URL, QUANTITY
 
 if TYPE_CHECKING:
-    from components.config import _Reader
+    from components.config.settings import _Reader
 
 Backend = Literal["jaeger", "otlp"]
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")

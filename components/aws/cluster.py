@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config import ClusterSettings
-from components.irsa import irsa_role
+from components.aws.irsa import irsa_role
+from components.config.settings import ClusterSettings
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"

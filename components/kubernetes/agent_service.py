@@ -15,11 +15,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.service import Resources, ServiceSettings
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
-from components.in_cluster_data import DATA_ACCESS_LABEL
+from components.kubernetes.in_cluster_data import DATA_ACCESS_LABEL
+from components.kubernetes.network_policies import (
+    ServiceNetworkPolicies,
+    ServiceNetworkPoliciesArgs,
+)
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
-from components.service_network import ServiceNetworkPolicies, ServiceNetworkPoliciesArgs
-from components.service_settings import Resources, ServiceSettings
 
 API_PORT = 8000
 WORKER_METRICS_PORT = 9100

@@ -18,9 +18,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from components.config.tracing import TracingSettings
+from components.kubernetes.network_policies import namespace_peer
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
-from components.service_network import namespace_peer
-from components.tracing_settings import TracingSettings
 
 COLLECTOR_CHART = ("opentelemetry-collector", "0.158.3",
                    "https://open-telemetry.github.io/opentelemetry-helm-charts")

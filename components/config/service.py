@@ -1,7 +1,7 @@
 """Settings of the agent service's Kubernetes deployment, read from the stack config.
 
-Kept apart from the platform settings in `components.config` because they change for different
-reasons: these are sized and tuned per release of the service, those per environment.
+Kept apart from the platform settings in `components.config.settings` because they change for
+different reasons: these are sized and tuned per release of the service, those per environment.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from components.patterns import DNS_NAME, HTTP_URL, IAM_ROLE, K8S_NAME
+from components.config.patterns import DNS_NAME, HTTP_URL, IAM_ROLE, K8S_NAME
 
 if TYPE_CHECKING:
-    from components.config import _Reader
+    from components.config.settings import _Reader
 
 Provider = Literal["openai", "anthropic", "offline"]
 IngressScheme = Literal["internal", "internet-facing"]
