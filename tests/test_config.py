@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -260,3 +261,23 @@ def test_protect_state_is_a_boolean() -> None:
     assert 'agent-platform:protectState = "maybe" is invalid: expected true or false' in \
         config_error("prod", protectState="maybe")
     assert settings_for("prod").protect_state is True
+
+
+def test_a_misspelt_key_in_the_stack_file_is_reported(render_with: Any, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pulumi's API reads keys by name, so the program lists the stack file's keys itself.
+    stack_file = yaml.safe_load((ROOT / "Pulumi.local.yaml").read_text())
+    stack_file["config"]["agent-platform:apiMaxReplica"] = 5
+    (tmp_path / "Pulumi.local.yaml").write_text(yaml.safe_dump(stack_file))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r'agent-platform:apiMaxReplica = "5" is invalid: '
+                                          "unknown key"):
+        render_with("local", {"apiMaxReplica": 5})
+
+
+def test_booleans_and_numbers_are_parsed_strictly() -> None:
+    assert settings_for("prod", protectState="False").protect_state is False
+    assert 'agent-platform:nodeMinSize = "3.5" is invalid: expected a whole number' in \
+        config_error("prod", nodeMinSize="3.5")
+    assert 'agent-platform:adminPrincipalArns = "[1, 2]" is invalid: expected a list of ' \
+           "strings" in config_error("prod", adminPrincipalArns="[1, 2]")

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config.settings import CacheSettings
+from components.config.platform import CacheSettings
 from components.endpoints import CacheEndpoint
 
 REDIS_PORT = 6379

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.irsa import irsa_role
-from components.config.settings import ClusterSettings
+from components.config.platform import ClusterSettings
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"

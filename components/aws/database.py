@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from components.config.settings import DatabaseSettings
+from components.config.platform import DatabaseSettings
 from components.endpoints import DatabaseEndpoint
 
 POSTGRES_PORT = 5432

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.config.settings import NatMode
+from components.config.platform import NatMode
 
 
 @dataclass(kw_only=True)

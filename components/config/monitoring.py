@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from components.config.patterns import DNS_NAME, HTTP_URL, QUANTITY
+from components.config.reader import ConfigReader
 from components.observability.alert_rules import LATENCY_BUCKET_LABELS, AlertThresholds
-
-if TYPE_CHECKING:
-    from components.config.settings import _Reader
 
 _DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -47,7 +44,7 @@ class MonitoringSettings:
         return self.slack or self.pagerduty or self.email is not None
 
 
-def _number(r: _Reader, key: str, low: float, high: float, shape: str) -> float:
+def _number(r: ConfigReader, key: str, low: float, high: float, shape: str) -> float:
     raw = r.string(key)
     try:
         value = float(raw)
@@ -59,13 +56,13 @@ def _number(r: _Reader, key: str, low: float, high: float, shape: str) -> float:
     return value
 
 
-def _percent(r: _Reader, key: str) -> float:
+def _percent(r: ConfigReader, key: str) -> float:
     """A target in percent, e.g. 99.9, as a fraction; 100 leaves no error budget."""
     value = _number(r, key, 50, 99.999, "99.9")
     return round(value / 100, 6)
 
 
-def _email(r: _Reader, secret_keys: frozenset[str]) -> EmailSettings | None:
+def _email(r: ConfigReader, secret_keys: frozenset[str]) -> EmailSettings | None:
     to = r.optional_string("alertEmailTo")
     sender = r.optional_string("alertEmailFrom")
     smarthost = r.optional_string("alertSmtpSmarthost")
@@ -88,7 +85,7 @@ def _email(r: _Reader, secret_keys: frozenset[str]) -> EmailSettings | None:
     return EmailSettings(to or "", sender or "", smarthost or "", username)
 
 
-def read_monitoring(r: _Reader, secret_keys: frozenset[str]) -> MonitoringSettings:
+def read_monitoring(r: ConfigReader, secret_keys: frozenset[str]) -> MonitoringSettings:
     """Reads the monitoring keys; `secret_keys` names the keys that were set as secrets."""
     for key in sorted((r.present_secret_keys & set(RECEIVER_SECRETS)) - secret_keys):
         r.fail(key, "[redacted]", "alert receiver credentials must be Pulumi secrets: "

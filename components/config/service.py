@@ -9,12 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 from components.config.patterns import DNS_NAME, HTTP_URL, IAM_ROLE, K8S_NAME
-
-if TYPE_CHECKING:
-    from components.config.settings import _Reader
+from components.config.reader import ConfigReader
 
 Provider = Literal["openai", "anthropic", "offline"]
 IngressScheme = Literal["internal", "internet-facing"]
@@ -105,7 +103,7 @@ def memory_mebibytes(value: str) -> int | None:
     return int(match["n"]) * (1024 if match["unit"] == "Gi" else 1)
 
 
-def _resources(r: _Reader, role: str) -> Resources:
+def _resources(r: ConfigReader, role: str) -> Resources:
     values = {}
     for kind, parse, shape in (("Cpu", cpu_millicores, "CPU such as 500m or 2"),
                                ("Memory", memory_mebibytes, "memory such as 512Mi or 1Gi")):
@@ -126,7 +124,7 @@ def _resources(r: _Reader, role: str) -> Resources:
                      values[f"{role}MemoryRequest"], values[f"{role}MemoryLimit"])
 
 
-def _replicas(r: _Reader, role: str, prod: bool) -> tuple[int, int]:
+def _replicas(r: ConfigReader, role: str, prod: bool) -> tuple[int, int]:
     low = r.integer(f"{role}MinReplicas", 1, 100)
     high = r.integer(f"{role}MaxReplicas", 1, 500)
     if low > high:
@@ -136,7 +134,7 @@ def _replicas(r: _Reader, role: str, prod: bool) -> tuple[int, int]:
     return low, high
 
 
-def _ingress(r: _Reader, prod: bool) -> IngressSettings:
+def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
     enabled = r.boolean("ingressEnabled")
     class_name = r.matching("ingressClassName", K8S_NAME, "an IngressClass name such as alb")
     host = r.optional_string("ingressHost")
@@ -162,7 +160,7 @@ def _ingress(r: _Reader, prod: bool) -> IngressSettings:
     return ingress
 
 
-def _llm(r: _Reader, secret_keys: frozenset[str], set_keys: frozenset[str]) -> LlmSettings:
+def _llm(r: ConfigReader, secret_keys: frozenset[str], set_keys: frozenset[str]) -> LlmSettings:
     providers = r.strings("llmProviders")
     if not providers:
         r.fail("llmProviders", [], "list at least one of " + ", ".join(PROVIDERS))
@@ -197,7 +195,7 @@ def _llm(r: _Reader, secret_keys: frozenset[str], set_keys: frozenset[str]) -> L
                        anthropic_model)
 
 
-def read_service(r: _Reader, prod: bool, secret_keys: frozenset[str]) -> ServiceSettings:
+def read_service(r: ConfigReader, prod: bool, secret_keys: frozenset[str]) -> ServiceSettings:
     """Reads the service's keys; `secret_keys` names the keys that were set as secrets."""
     namespace = r.matching("serviceNamespace", K8S_NAME, "a namespace name such as agent")
     api_min, api_max = _replicas(r, "api", prod)

@@ -1,123 +1,49 @@
 """Stack settings: every config key is read and checked here, before any resource exists.
 
-`load_settings()` reads the `agent-platform:` namespace of the running stack; `parse_settings()`
-does the work on plain strings so tests can feed it any config. Every problem is collected and
-reported in one `ConfigError`, each line naming the key, the bad value and what is allowed.
+`load_settings()` reads the `agent-platform:` namespace of the running stack through Pulumi's
+public config API; `parse_settings()` does the work on plain strings so tests can feed it any
+config. Every problem is collected and reported in one `ConfigError`, each line naming the key,
+the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar, cast
+from pathlib import Path
+from typing import Literal
 
 import pulumi
-from pulumi.runtime import config as runtime_config
+import pulumi.runtime
+import yaml
 
-from components.config.keys import KEYS_BY_NAME, SECRET_KEYS_BY_NAME
+from components.config.keys import KEYS, KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.config.monitoring import MonitoringSettings, read_monitoring
-from components.config.patterns import IAM_ROLE, QUANTITY
+from components.config.platform import (
+    CacheSettings,
+    ClusterSettings,
+    DatabaseSettings,
+    ImageSettings,
+    LocalSettings,
+    NetworkSettings,
+    check_node_architecture,
+    read_cache,
+    read_cluster,
+    read_database,
+    read_image,
+    read_local,
+    read_network,
+)
+from components.config.reader import NAMESPACE, ConfigError, ConfigReader
 from components.config.service import ServiceSettings, read_service
 from components.config.tracing import TracingSettings, read_tracing
 
-NAMESPACE = "agent-platform"
-
 Environment = Literal["local", "dev", "prod"]
-NatMode = Literal["single", "per-az"]
-CapacityType = Literal["ON_DEMAND", "SPOT"]
-
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
-LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-PROD_LOG_TYPES = ("api", "audit", "authenticator")
-RESERVED_DB_USERS = ("postgres", "admin", "rdsadmin", "root")
-
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
-_DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
-_CACHE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
-_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
-_GRAVITON = re.compile(r"^[a-z]+\d+g")
 _AWS_NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
-_SQL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_K8S_VERSION = re.compile(r"^1\.\d{2}$")
-_MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
-_MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
-_REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d{1,5})?(/[a-z0-9._/-]+)?$")
-# An image reference with an explicit tag or digest; `latest` is refused separately.
-# A registry may carry a port (localhost:5001/agent-service).
-_PINNED_IMAGE = re.compile(
-    r"^[a-z0-9./_-]+(:\d{1,5}/[a-z0-9./_-]+)?(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$")
-_DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
-
-class ConfigError(ValueError):
-    """The stack config is invalid; the message lists every bad key."""
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    vpc_cidr: str
-    az_count: int
-    nat_gateways: NatMode
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    kubernetes_version: str
-    endpoint_public_access: bool
-    public_access_cidrs: tuple[str, ...]
-    admin_principal_arns: tuple[str, ...]
-    kubeconfig_role_arn: str | None
-    log_types: tuple[str, ...]
-    node_instance_types: tuple[str, ...]
-    node_capacity_type: CapacityType
-    node_min_size: int
-    node_desired_size: int
-    node_max_size: int
-    node_disk_size_gb: int
-
-
-@dataclass(frozen=True)
-class DatabaseSettings:
-    instance_class: str
-    engine_version: str
-    allocated_storage_gb: int
-    max_allocated_storage_gb: int
-    multi_az: bool
-    deletion_protection: bool
-    final_snapshot: bool
-    backup_retention_days: int
-    performance_insights: bool
-    name: str
-    username: str
-
-
-@dataclass(frozen=True)
-class CacheSettings:
-    node_type: str
-    engine_version: str
-    nodes: int
-    snapshot_retention_days: int
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    platform: str
-    retain_count: int
-    local_registry: str | None
-    ref: str | None
-    """A prebuilt image to deploy instead of building `app/`."""
-
-
-@dataclass(frozen=True)
-class LocalSettings:
-    kube_context: str | None
-    storage_class: str | None
-    volume_size: str
-    postgres_image: str
-    redis_image: str
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_settings", "secret_config"]
 
 
 @dataclass(frozen=True)
@@ -150,102 +76,6 @@ class Settings:
         return f"{self.project}-{self.stack}"
 
 
-T = TypeVar("T")
-
-
-class _Reader:
-    """Reads typed values from raw config strings, collecting one message per bad key."""
-
-    def __init__(self, raw: Mapping[str, str]) -> None:
-        self._raw = raw
-        self.errors: list[str] = []
-        self.present_secret_keys = frozenset(k for k in SECRET_KEYS_BY_NAME if raw.get(k))
-
-    def fail(self, key: str, value: object, allowed: str) -> None:
-        self.errors.append(f"{NAMESPACE}:{key} = {json.dumps(value)} is invalid: {allowed}")
-
-    def _get(self, key: str, parse: Callable[[str], T], expected: str) -> T | None:
-        spec = KEYS_BY_NAME[key]
-        raw = self._raw.get(key)
-        if raw is None:
-            return cast(T | None, spec.default)
-        try:
-            return parse(raw)
-        except (ValueError, TypeError):
-            self.fail(key, raw, f"expected {expected}")
-            return cast(T | None, spec.default)
-
-    def string(self, key: str) -> str:
-        value = self.optional_string(key)
-        if value is None:
-            self.fail(key, None, "a value is required")
-            return ""
-        return value
-
-    def optional_string(self, key: str) -> str | None:
-        value = self._get(key, str, "a string")
-        return value or None
-
-    def integer(self, key: str, low: int, high: int) -> int:
-        value = self._get(key, _parse_int, "a whole number")
-        assert value is not None, f"{key} has no default"
-        if not low <= value <= high:
-            self.fail(key, value, f"must be between {low} and {high}")
-        return value
-
-    def boolean(self, key: str) -> bool:
-        value = self._get(key, _parse_bool, "true or false")
-        assert value is not None, f"{key} has no default"
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self._get(key, _parse_string_list, "a list of strings")
-        return tuple(value or ())
-
-    def choice(self, key: str, allowed: tuple[T, ...]) -> T:
-        value = self.string(key)
-        if value not in allowed:
-            self.fail(key, value, "allowed values are " + ", ".join(map(str, allowed)))
-            return allowed[0]
-        return cast(T, value)
-
-    def matching(self, key: str, pattern: re.Pattern[str], shape: str) -> str:
-        value = self.string(key)
-        if value and not pattern.match(value):
-            self.fail(key, value, f"expected {shape}")
-        return value
-
-
-def _parse_int(raw: str) -> int:
-    if isinstance(raw, bool) or not re.fullmatch(r"-?\d+", str(raw).strip()):
-        raise ValueError(raw)
-    return int(raw)
-
-
-def _parse_bool(raw: str) -> bool:
-    lowered = str(raw).strip().lower()
-    if lowered not in ("true", "false"):
-        raise ValueError(raw)
-    return lowered == "true"
-
-
-def _parse_string_list(raw: str) -> list[str]:
-    value = json.loads(raw) if isinstance(raw, str) else raw
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(raw)
-    return value
-
-
-def _bad_cidrs(values: tuple[str, ...]) -> list[str]:
-    bad = []
-    for value in values:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            bad.append(value)
-    return bad
-
-
 def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
                    secret_keys: Collection[str] = ()) -> Settings:
     """Builds the settings from raw config strings (keys without the namespace).
@@ -253,37 +83,30 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     `secret_keys` names the keys that were set as Pulumi secrets; secret values are only
     checked for presence here and never stored in the settings.
     """
-    r = _Reader(raw)
+    r = ConfigReader(dict(raw))
     unknown = sorted(set(raw) - set(KEYS_BY_NAME) - set(SECRET_KEYS_BY_NAME))
     for key in unknown:
         r.fail(key, raw[key], "unknown key; the documented keys are listed in Pulumi.yaml")
 
     environment = r.choice("environment", ENVIRONMENTS)
     prod = environment == "prod"
-
-    network = _read_network(r, prod)
-    cluster = _read_cluster(r, prod)
-    database = _read_database(r, prod)
-    cache = _read_cache(r, prod)
-    image = ImageSettings(
-        platform=r.choice("imagePlatform", ("linux/amd64", "linux/arm64")),
-        retain_count=r.integer("imageRetainCount", 1, 1000),
-        local_registry=r.optional_string("localRegistry"),
-        ref=_read_image_ref(r, prod),
-    )
+    network = read_network(r, prod)
+    cluster = read_cluster(r, prod)
+    database = read_database(r, prod)
+    cache = read_cache(r, prod)
+    image = read_image(r, prod)
     if environment != "local":
-        _check_node_architecture(r, cluster.node_instance_types, image.platform)
+        check_node_architecture(r, cluster.node_instance_types, image.platform)
         prefix = f"{project}-{stack}"
         if not _AWS_NAME.match(prefix):
             r.errors.append(f"stack name {stack!r} is invalid: {prefix!r} prefixes AWS resource "
                             "names, so use lower-case letters, digits and '-' (32 characters "
                             "in all at most)")
-    if image.local_registry and not _REGISTRY.match(image.local_registry):
-        r.fail("localRegistry", image.local_registry, "expected host[:port], e.g. localhost:5001")
-    local = _read_local(r)
-    service = read_service(r, prod, frozenset(secret_keys))
-    monitoring = read_monitoring(r, frozenset(secret_keys))
-    tracing = read_tracing(r, frozenset(secret_keys), monitoring.enabled)
+    local = read_local(r)
+    secrets = frozenset(secret_keys)
+    service = read_service(r, prod, secrets)
+    monitoring = read_monitoring(r, secrets)
+    tracing = read_tracing(r, secrets, monitoring.enabled)
     if prod and monitoring.grafana_host and not service.ingress.tls:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "
@@ -296,183 +119,32 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
         lines = "\n  - ".join(r.errors)
         raise ConfigError(f"stack {stack!r} has invalid config:\n  - {lines}")
 
-    tags = {
-        "Project": project,
-        "Stack": stack,
-        "Environment": environment,
-        "Owner": owner,
-        "CostCenter": cost_center,
-        "ManagedBy": "pulumi",
-    }
+    tags = {"Project": project, "Stack": stack, "Environment": environment, "Owner": owner,
+            "CostCenter": cost_center, "ManagedBy": "pulumi"}
     return Settings(project, stack, environment, protect_state, tags, network, cluster, database,
                     cache, image, local, service, monitoring, tracing)
 
 
-def _read_image_ref(r: _Reader, prod: bool) -> str | None:
-    ref = r.optional_string("imageRef")
-    if ref is None:
-        return None
-    name = ref.split("@", 1)[0].rsplit("/", 1)[-1]
-    if not _PINNED_IMAGE.match(ref) or ("@" not in ref and ":" not in name):
-        r.fail("imageRef", ref, "expected registry/repository@sha256:<64 hex digits> (or, "
-                                "outside prod, registry/repository:tag)")
-    elif prod and not _DIGEST.search(ref):
-        r.fail("imageRef", ref, "prod deploys an immutable image: pin it by digest, "
-                                "registry/repository@sha256:<64 hex digits>")
-    elif name.endswith(":latest"):
-        r.fail("imageRef", ref, "latest is refused: pin a version tag or, better, a digest")
-    return ref
-
-
-def _check_node_architecture(r: _Reader, instance_types: tuple[str, ...], platform: str) -> None:
-    # Graviton families carry a `g` after the generation digit (m7g, c7gn, t4g, r8g).
-    arm64 = platform == "linux/arm64"
-    for instance_type in instance_types:
-        if bool(_GRAVITON.match(instance_type)) != arm64:
-            r.fail("nodeInstanceTypes", instance_type,
-                   f"imagePlatform is {platform}, so use "
-                   + ("Graviton types such as m7g.large" if arm64 else
-                      "x86_64 types such as m7i.large (or set imagePlatform to linux/arm64)"))
-
-
-def _read_network(r: _Reader, prod: bool) -> NetworkSettings:
-    vpc_cidr = r.string("vpcCidr")
-    try:
-        network = ipaddress.IPv4Network(vpc_cidr, strict=True)
-        if network.prefixlen > 20:
-            r.fail("vpcCidr", vpc_cidr, "the VPC needs a /20 or larger block for 6 subnets")
-    except ValueError:
-        r.fail("vpcCidr", vpc_cidr, "expected an IPv4 network such as 10.40.0.0/16")
-    az_count = r.integer("availabilityZoneCount", 2, 4)
-    if prod and az_count < 3:
-        r.fail("availabilityZoneCount", az_count, "prod spans at least 3 availability zones")
-    nat = r.choice("natGateways", cast(tuple[NatMode, ...], ("per-az", "single")))
-    if prod and nat != "per-az":
-        r.fail("natGateways", nat, "prod requires per-az so one zone's outage keeps egress")
-    return NetworkSettings(vpc_cidr, az_count, nat)
-
-
-def _read_cluster(r: _Reader, prod: bool) -> ClusterSettings:
-    version = r.matching("kubernetesVersion", _K8S_VERSION, "a Kubernetes minor such as 1.34")
-    public = r.boolean("endpointPublicAccess")
-    cidrs = r.strings("publicAccessCidrs")
-    for bad in _bad_cidrs(cidrs):
-        r.fail("publicAccessCidrs", bad, "expected CIDRs such as 203.0.113.0/24")
-    if prod and public and (not cidrs or "0.0.0.0/0" in cidrs):
-        r.fail("publicAccessCidrs", list(cidrs),
-               "a public EKS endpoint in prod needs an allow-list without 0.0.0.0/0 "
-               "(or set endpointPublicAccess to false)")
-    admins = r.strings("adminPrincipalArns")
-    for arn in admins:
-        if not _IAM_PRINCIPAL.match(arn):
-            r.fail("adminPrincipalArns", arn, "expected arn:aws:iam::<account>:role/<name> "
-                                              "or :user/<name>")
-    role = r.optional_string("kubeconfigRoleArn")
-    if role and not IAM_ROLE.match(role):
-        r.fail("kubeconfigRoleArn", role, "expected arn:aws:iam::<account>:role/<name>")
-    log_types = r.strings("clusterLogTypes")
-    for log_type in log_types:
-        if log_type not in LOG_TYPES:
-            r.fail("clusterLogTypes", log_type, "allowed values are " + ", ".join(LOG_TYPES))
-    missing = [t for t in PROD_LOG_TYPES if t not in log_types]
-    if prod and missing:
-        r.fail("clusterLogTypes", list(log_types),
-               "prod must log " + ", ".join(PROD_LOG_TYPES) + f" (missing {', '.join(missing)})")
-    instance_types = r.strings("nodeInstanceTypes")
-    if not instance_types:
-        r.fail("nodeInstanceTypes", [], "at least one EC2 instance type such as m7i.large")
-    for instance_type in instance_types:
-        if not _INSTANCE_TYPE.match(instance_type):
-            r.fail("nodeInstanceTypes", instance_type, "expected an EC2 type such as m7i.large")
-    capacity = r.choice("nodeCapacityType", cast(tuple[CapacityType, ...], ("ON_DEMAND", "SPOT")))
-    min_size = r.integer("nodeMinSize", 1, 1000)
-    desired = r.integer("nodeDesiredSize", 1, 1000)
-    max_size = r.integer("nodeMaxSize", 1, 1000)
-    if min_size > max_size:
-        r.fail("nodeMinSize", min_size, f"must not exceed nodeMaxSize ({max_size})")
-    if not min_size <= desired <= max_size:
-        r.fail("nodeDesiredSize", desired, f"must be between nodeMinSize ({min_size}) "
-                                           f"and nodeMaxSize ({max_size})")
-    if prod and min_size < 3:
-        r.fail("nodeMinSize", min_size, "prod keeps at least 3 nodes, one per zone")
-    disk = r.integer("nodeDiskSizeGb", 20, 16384)
-    return ClusterSettings(version, public, cidrs, admins, role, log_types, instance_types,
-                           capacity, min_size, desired, max_size, disk)
-
-
-def _read_database(r: _Reader, prod: bool) -> DatabaseSettings:
-    instance_class = r.matching("dbInstanceClass", _DB_CLASS, "an RDS class such as db.t4g.micro")
-    version = r.matching("dbEngineVersion", _MAJOR_OR_MINOR, "a version such as 17 or 17.6")
-    storage = r.integer("dbAllocatedStorageGb", 20, 65536)
-    max_storage = r.integer("dbMaxAllocatedStorageGb", 20, 65536)
-    if max_storage < storage:
-        r.fail("dbMaxAllocatedStorageGb", max_storage,
-               f"must be at least dbAllocatedStorageGb ({storage})")
-    multi_az = r.boolean("dbMultiAz")
-    deletion_protection = r.boolean("dbDeletionProtection")
-    final_snapshot = r.boolean("dbFinalSnapshot")
-    retention = r.integer("dbBackupRetentionDays", 1, 35)
-    if prod:
-        for key, value in (("dbMultiAz", multi_az), ("dbDeletionProtection", deletion_protection),
-                           ("dbFinalSnapshot", final_snapshot)):
-            if not value:
-                r.fail(key, value, "prod requires true")
-        if retention < 14:
-            r.fail("dbBackupRetentionDays", retention, "prod keeps at least 14 days of backups")
-    insights = r.boolean("dbPerformanceInsights")
-    name = r.matching("dbName", _SQL_NAME, "lower-case letters, digits and _ (max 63)")
-    username = r.matching("dbUsername", _SQL_NAME, "lower-case letters, digits and _ (max 63)")
-    if username in RESERVED_DB_USERS:
-        r.fail("dbUsername", username, "reserved by Postgres/RDS; pick another name")
-    return DatabaseSettings(instance_class, version, storage, max_storage, multi_az,
-                            deletion_protection, final_snapshot, retention, insights, name,
-                            username)
-
-
-def _read_cache(r: _Reader, prod: bool) -> CacheSettings:
-    node_type = r.matching("cacheNodeType", _CACHE_TYPE, "a node type such as cache.t4g.micro")
-    version = r.matching("cacheEngineVersion", _MAJOR_MINOR, "a Valkey version such as 8.0")
-    nodes = r.integer("cacheNodes", 1, 6)
-    if prod and nodes < 2:
-        r.fail("cacheNodes", nodes, "prod needs a replica (2+) for automatic failover")
-    snapshots = r.integer("cacheSnapshotRetentionDays", 0, 35)
-    if prod and snapshots < 1:
-        r.fail("cacheSnapshotRetentionDays", snapshots, "prod keeps at least 1 daily snapshot")
-    return CacheSettings(node_type, version, nodes, snapshots)
-
-
-def _read_local(r: _Reader) -> LocalSettings:
-    size = r.matching("localVolumeSize", QUANTITY, "a size such as 5Gi")
-    images = []
-    for key in ("localPostgresImage", "localRedisImage"):
-        image = r.matching(key, _PINNED_IMAGE, "an image reference such as postgres:17.6-alpine")
-        if image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
-            r.fail(key, image, "pin a version tag or digest; latest and untagged are refused")
-        images.append(image)
-    return LocalSettings(r.optional_string("kubeContext"), r.optional_string("localStorageClass"),
-                         size, images[0], images[1])
-
-
-def raw_project_config() -> dict[str, str]:
-    """The running stack's `agent-platform:*` values, keyed without the namespace."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+def _stack_file_keys(stack: str) -> set[str]:
+    """Keys of our namespace in `Pulumi.<stack>.yaml`, so an unknown (say, misspelt) key there is
+    reported rather than silently ignored. Pulumi's API reads a key by name; it lists none."""
+    path = Path.cwd() / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return set()
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in merged.items() if key.startswith(prefix)}
-
-
-def secret_config_keys() -> frozenset[str]:
-    """The running stack's `agent-platform:*` keys that were set as secrets."""
-    prefix = f"{NAMESPACE}:"
-    keys = {k for k in runtime_config.get_config_secret_keys_env() if k.startswith(prefix)}
-    keys |= {f"{prefix}{k}" for k in SECRET_KEYS_BY_NAME
-             if runtime_config.is_config_secret(f"{prefix}{k}")}
-    return frozenset(k[len(prefix):] for k in keys)
+    return {key[len(prefix):] for key in config if key.startswith(prefix)}
 
 
 def load_settings() -> Settings:
     """Reads and checks the config of the stack being deployed."""
-    return parse_settings(raw_project_config(), project=pulumi.get_project(),
-                          stack=pulumi.get_stack(), secret_keys=secret_config_keys())
+    stack = pulumi.get_stack()
+    names = {key.name for key in KEYS} | set(SECRET_KEYS_BY_NAME) | _stack_file_keys(stack)
+    raw = {name: value for name in names
+           if (value := pulumi.runtime.get_config(f"{NAMESPACE}:{name}")) is not None}
+    secret_keys = {name for name in raw if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{name}")}
+    return parse_settings(raw, project=pulumi.get_project(), stack=stack,
+                          secret_keys=secret_keys)
 
 
 def secret_config(key: str) -> pulumi.Output[str] | None:

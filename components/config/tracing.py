@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import Literal, cast
 
 from components.config.patterns import HTTP_URL, QUANTITY
-
-if TYPE_CHECKING:
-    from components.config.settings import _Reader
+from components.config.reader import ConfigReader
 
 Backend = Literal["jaeger", "otlp"]
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -26,7 +24,7 @@ class TracingSettings:
     otlp_auth_header: str | None
 
 
-def read_tracing(r: _Reader, secret_keys: frozenset[str], monitoring: bool) -> TracingSettings:
+def read_tracing(r: ConfigReader, secret_keys: frozenset[str], monitoring: bool) -> TracingSettings:
     enabled = r.boolean("tracingEnabled")
     if enabled and not monitoring:
         r.fail("tracingEnabled", True, "tracing runs in the monitoring namespace: set "

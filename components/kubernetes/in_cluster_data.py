@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config.settings import LocalSettings
+from components.config.platform import LocalSettings
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
