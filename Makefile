@@ -18,7 +18,7 @@ define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
 
-.PHONY: help venv test lint pytest dev bench-app policy bench-program up preview destroy clean
+.PHONY: help venv test lint pytest dev bench-app policy bench-program config-docs up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-app: $(STAMP) ## Benchmark the API and end-to-end runs against real server
 
 policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule
 	$(BIN)/python tests/policy_runner.py
+
+config-docs: $(STAMP) ## Regenerate Pulumi.yaml's config block and docs/configuration.md from components/config/keys.py
+	$(BIN)/python -m components.config.reference
 
 bench-program: $(STAMP) ## Time the program's evaluation of every stack (JSON)
 	$(BIN)/python benchmarks/bench_program.py

@@ -30,9 +30,9 @@ from components.config.monitoring import RECEIVER_SECRETS
 from components.config.settings import Settings, load_settings, secret_config
 from components.delivery.image import AppImage, AppImageArgs
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
-from components.kubernetes.agent_service import AgentService, AgentServiceArgs
 from components.kubernetes.in_cluster_data import InClusterData, InClusterDataArgs
-from components.kubernetes.network_policies import namespace_peer
+from components.kubernetes.peers import namespace_peer
+from components.kubernetes.service import AgentService, AgentServiceArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.observability.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
 

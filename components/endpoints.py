@@ -10,6 +10,11 @@ from urllib.parse import quote
 
 import pulumi
 
+# The ports every Postgres and Redis/Valkey of the platform listens on, so egress rules and
+# security groups agree with the servers.
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+
 
 @dataclass(frozen=True)
 class DatabaseEndpoint:

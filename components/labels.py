@@ -8,3 +8,5 @@ PLATFORM_LABELS = {"app.kubernetes.io/part-of": "agent-platform",
 # Pod Security Admission at its strictest level, enforced and reported.
 PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
                   for mode in ("enforce", "audit", "warn")}
+# Namespaces whose pods may reach the in-cluster data stores carry this label (the service's does).
+DATA_ACCESS_LABEL = "agent-platform/data-access"

@@ -10,8 +10,8 @@ import pytest
 from test_config import config_error
 
 from components.config.settings import ConfigError
-from components.kubernetes.agent_service import API_GRACE_SECONDS, QUEUED_LIST
-from components.kubernetes.network_policies import PRIVATE_RANGES
+from components.kubernetes.service import API_GRACE_SECONDS, QUEUED_LIST
+from components.kubernetes.service.network_policies import PRIVATE_RANGES
 from harness import STACKS, Rendered, Resource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from components.config.keys import KEYS, SECRET_KEYS
+from components.config.reference import configuration_markdown, pulumi_yaml
 from components.config.settings import ConfigError, Settings, parse_settings
 from harness import ROOT, STACKS, stack_config
 
@@ -27,21 +28,25 @@ def config_error(stack: str, **overrides: Any) -> str:
     return str(caught.value)
 
 
-def test_pulumi_yaml_documents_exactly_the_schema() -> None:
+def test_pulumi_yaml_is_generated_from_the_declaration() -> None:
+    assert (ROOT / "Pulumi.yaml").read_text() == pulumi_yaml(), \
+        "Pulumi.yaml is out of date: run `make config-docs`"
     documented = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert list(documented) == [key.name for key in KEYS]
     for key in KEYS:
         spec = documented[key.name]
-        assert spec["type"] == key.type, key.name
-        assert spec["default"] == key.default, key.name
-        assert spec["description"] == key.description, key.name
+        assert (spec["type"], spec["default"], spec["description"]) == (
+            key.type, key.default, key.description), key.name
 
 
-def test_readme_documents_every_key() -> None:
-    readme = (ROOT / "README.md").read_text()
-    names = [key.name for key in KEYS] + [key.name for key in SECRET_KEYS]
-    missing = [name for name in names if f"`{name}`" not in readme]
-    assert not missing, f"README lacks config keys: {missing}"
+def test_configuration_reference_is_generated_from_the_declaration() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page == configuration_markdown(), \
+        "docs/configuration.md is out of date: run `make config-docs`"
+    for name in [key.name for key in KEYS] + [key.name for key in SECRET_KEYS]:
+        assert f"| `{name}` |" in page
+    # What dev sets instead of the production default is shown beside it.
+    assert "| `natGateways` | string | `per-az` | `single` |" in page
 
 
 def test_secret_keys_are_not_declared_with_defaults() -> None:

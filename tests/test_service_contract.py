@@ -13,7 +13,7 @@ from agent_service.cli import api
 from agent_service.core.config import Settings
 from agent_service.core.metrics import LATENCY_BUCKETS
 from agent_service.jobs.queue import ResilientRedisQueue, make_queue
-from components.kubernetes.agent_service import (
+from components.kubernetes.service.context import (
     API_PORT,
     QUEUE_NAME,
     QUEUED_LIST,

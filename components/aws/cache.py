@@ -10,9 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config.platform import CacheSettings
-from components.endpoints import CacheEndpoint
-
-REDIS_PORT = 6379
+from components.endpoints import REDIS_PORT, CacheEndpoint
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components.config.platform import DatabaseSettings
-from components.endpoints import DatabaseEndpoint
-
-POSTGRES_PORT = 5432
+from components.endpoints import POSTGRES_PORT, DatabaseEndpoint
 
 
 @dataclass(frozen=True, kw_only=True)

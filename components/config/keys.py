@@ -229,7 +229,7 @@ KEYS: tuple[Key, ...] = (
         "Deploy an OpenTelemetry Collector and send the service's traces to it (needs "
         "monitoringEnabled).", True),
     Key("tracingBackend", "string",
-        "`jaeger` (Jaeger v2 in the monitoring namespace, badger storage on a volume) or `otlp` "
+        "`jaeger` (Jaeger v2 in the `tracing` namespace, badger storage on a volume) or `otlp` "
         "(forward to tracingOtlpEndpoint).", "jaeger"),
     Key("tracingSampleRatio", "string",
         "Share of traces kept, 0 to 1 (parent-based: a sampled request keeps its whole run).",

@@ -15,16 +15,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.config.platform import LocalSettings
-from components.endpoints import CacheEndpoint, DatabaseEndpoint
-from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
+from components.endpoints import POSTGRES_PORT, REDIS_PORT, CacheEndpoint, DatabaseEndpoint
+from components.labels import DATA_ACCESS_LABEL, PLATFORM_LABELS, PSA_RESTRICTED
 
-POSTGRES_PORT = 5432
-REDIS_PORT = 6379
 # The official alpine images run their servers as these users.
 POSTGRES_UID = 70
 VALKEY_UID = 999
-# Namespaces whose pods may reach the data stores carry this label (the service's namespace does).
-DATA_ACCESS_LABEL = "agent-platform/data-access"
 
 
 @dataclass(frozen=True, kw_only=True)

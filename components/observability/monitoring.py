@@ -24,7 +24,7 @@ import yaml
 
 from components.config.monitoring import MonitoringSettings
 from components.config.service import IngressSettings
-from components.kubernetes.agent_service import alb_annotations
+from components.kubernetes.alb import alb_annotations
 from components.labels import PLATFORM_LABELS
 from components.observability.alert_rules import rule_groups
 from components.observability.alertmanager_config import alertmanager_config

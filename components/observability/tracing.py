@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config.tracing import TracingSettings
-from components.kubernetes.network_policies import namespace_peer
+from components.kubernetes.peers import namespace_peer
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
 COLLECTOR_CHART = ("opentelemetry-collector", "0.158.3",

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.in_cluster_data import POSTGRES_PORT, REDIS_PORT
+from components.endpoints import POSTGRES_PORT, REDIS_PORT
+from components.kubernetes.peers import namespace_peer
 
 # `0.0.0.0/0` for LLM egress means the internet: in-cluster and VPC addresses stay closed, so a
 # compromised worker cannot use the LLM allowance to reach internal services.
@@ -50,12 +51,6 @@ class ServiceNetworkPoliciesArgs:
     """Labels of the policies themselves."""
     tracing: bool = False
     """Whether pods send traces to the collector in the monitoring namespace."""
-
-
-def namespace_peer(namespace: str) -> NetworkPolicyPeer:
-    """Every pod of one namespace (the label Kubernetes sets on every namespace)."""
-    return NetworkPolicyPeer(namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-        match_labels={"kubernetes.io/metadata.name": namespace}))
 
 
 def cidr_peers(cidrs: Sequence[str]) -> list[NetworkPolicyPeer]:

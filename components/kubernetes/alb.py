@@ -1,0 +1,34 @@
+"""AWS Load Balancer Controller settings shared by every ALB Ingress of the platform."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+
+def alb_annotations(scheme: str, certificate_arn: str | None,
+                    tags: Mapping[str, str]) -> dict[str, str]:
+    """AWS Load Balancer Controller settings: ip targets, health on /health, TLS 1.2+ with
+    HTTP redirected to HTTPS when a certificate is given, long idle timeout for SSE streams."""
+    prefix = "alb.ingress.kubernetes.io"
+    annotations = {
+        f"{prefix}/scheme": scheme,
+        f"{prefix}/target-type": "ip",
+        f"{prefix}/healthcheck-path": "/health",
+        f"{prefix}/success-codes": "200",
+        f"{prefix}/load-balancer-attributes":
+            "idle_timeout.timeout_seconds=300,"
+            "routing.http.drop_invalid_header_fields.enabled=true",
+        f"{prefix}/target-group-attributes": "deregistration_delay.timeout_seconds=30",
+        f"{prefix}/listen-ports": json.dumps([{"HTTP": 80}]),
+    }
+    if certificate_arn:
+        annotations.update({
+            f"{prefix}/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
+            f"{prefix}/ssl-redirect": "443",
+            f"{prefix}/certificate-arn": certificate_arn,
+            f"{prefix}/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        })
+    if tags:
+        annotations[f"{prefix}/tags"] = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
+    return annotations

@@ -1,0 +1,63 @@
+"""How the API is reached: a ClusterIP Service, and an Ingress when the stack enables one."""
+
+from __future__ import annotations
+
+import pulumi_kubernetes as k8s
+
+from components.kubernetes.alb import alb_annotations
+from components.kubernetes.service.context import NAME, ServiceContext
+
+# pulumi-kubernetes: create or update the object without waiting for it to become ready.
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def api_service(ctx: ServiceContext) -> str:
+    name = f"{NAME}-api"
+    k8s.core.v1.Service(
+        f"{ctx.name}-api", metadata=ctx.metadata("api", name=name),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="ClusterIP", selector=ctx.selector("api"),
+            ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http",
+                                               protocol="TCP")]),
+        opts=ctx.child())
+    return name
+
+
+def api_ingress(ctx: ServiceContext, service_name: str) -> None:
+    ingress = ctx.settings.ingress
+    tls = None
+    if ingress.alb:
+        annotations = alb_annotations(ingress.scheme, ingress.certificate_arn, ctx.args.aws_tags)
+    else:
+        # The program installs the ALB controller itself, so an ALB Ingress is awaited until it
+        # has an address. Any other class belongs to a controller the cluster may not have
+        # (kind, minikube and Docker Desktop ship none), and some controllers never publish an
+        # address at all: waiting would hang `pulumi up` for ten minutes, then fail.
+        annotations = {SKIP_AWAIT: "true"}
+        if ingress.tls_secret:
+            tls = [k8s.networking.v1.IngressTLSArgs(
+                hosts=[ingress.host] if ingress.host else None, secret_name=ingress.tls_secret)]
+    k8s.networking.v1.Ingress(
+        f"{ctx.name}-api", metadata=ctx.metadata("api", name=f"{NAME}-api",
+                                                 annotations=annotations),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=ingress.class_name, tls=tls,
+            rules=[k8s.networking.v1.IngressRuleArgs(
+                host=ingress.host,
+                http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[
+                    k8s.networking.v1.HTTPIngressPathArgs(
+                        path="/", path_type="Prefix",
+                        backend=k8s.networking.v1.IngressBackendArgs(
+                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                name=service_name,
+                                port=k8s.networking.v1.ServiceBackendPortArgs(
+                                    name="http"))))]))]),
+        opts=ctx.child())
+
+
+def api_url(ctx: ServiceContext) -> str | None:
+    """The API's URL when an Ingress with a host is configured."""
+    ingress = ctx.settings.ingress
+    if not (ingress.enabled and ingress.host):
+        return None
+    return f"{'https' if ingress.tls else 'http'}://{ingress.host}"

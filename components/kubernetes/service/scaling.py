@@ -1,0 +1,111 @@
+"""Scaling and disruption: an HPA for the API, KEDA (or an HPA) for the workers, and PDBs.
+
+None of them sets a Deployment's `replicas`: the autoscaler owns the count (see workloads.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.kubernetes.service.context import NAME, QUEUED_LIST, ServiceContext
+
+
+def autoscale(ctx: ServiceContext, api: k8s.apps.v1.Deployment,
+              worker: k8s.apps.v1.Deployment) -> None:
+    s = ctx.settings
+    _hpa(ctx, "api", api, s.api_min_replicas, s.api_max_replicas, memory=True)
+    if s.keda_enabled:
+        _worker_scaled_object(ctx, worker)
+    else:
+        _hpa(ctx, "worker", worker, s.worker_min_replicas, s.worker_max_replicas, memory=False)
+    for role, minimum in (("api", s.api_min_replicas), ("worker", s.worker_min_replicas)):
+        if minimum > 1:
+            _pdb(ctx, role)
+
+
+def _hpa(ctx: ServiceContext, component: str, target: k8s.apps.v1.Deployment, low: int,
+         high: int, *, memory: bool) -> None:
+    def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
+        return k8s.autoscaling.v2.MetricSpecArgs(
+            type="Resource", resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name=resource, target=k8s.autoscaling.v2.MetricTargetArgs(
+                    type="Utilization", average_utilization=percent)))
+
+    metrics = [utilization("cpu", 70)] + ([utilization("memory", 80)] if memory else [])
+    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        f"{ctx.name}-{component}", metadata=ctx.metadata(component, name=f"{NAME}-{component}"),
+        spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+            scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="apps/v1", kind="Deployment", name=target.metadata.name),
+            min_replicas=low, max_replicas=high, metrics=metrics, behavior=hpa_behavior()),
+        opts=ctx.child())
+
+
+def _worker_scaled_object(ctx: ServiceContext, worker: k8s.apps.v1.Deployment) -> None:
+    s = ctx.settings
+    cache = ctx.args.cache
+    address = pulumi.Output.all(cache.host, cache.port).apply(lambda a: f"{a[0]}:{a[1]}")
+    k8s.apiextensions.CustomResource(
+        f"{ctx.name}-worker", api_version="keda.sh/v1alpha1", kind="ScaledObject",
+        metadata=ctx.metadata("worker", name=f"{NAME}-worker"),
+        spec={
+            "scaleTargetRef": {"name": worker.metadata.name, "envSourceContainerName": "worker"},
+            "minReplicaCount": s.worker_min_replicas,
+            "maxReplicaCount": s.worker_max_replicas,
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "advanced": {"horizontalPodAutoscalerConfig": {
+                "name": f"{NAME}-worker", "behavior": hpa_behavior_dict()}},
+            "triggers": [
+                {"type": "redis", "metadata": {
+                    "address": address, "listName": QUEUED_LIST,
+                    "listLength": str(s.worker_queue_target),
+                    "enableTLS": "true" if cache.tls else "false",
+                    "passwordFromEnv": "REDIS_PASSWORD", "databaseIndex": "0"}},
+                # Runs waiting on slow LLM calls use little CPU; busy ones use a lot.
+                {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}},
+            ],
+        },
+        opts=ctx.child())
+
+
+def _pdb(ctx: ServiceContext, component: str) -> None:
+    k8s.policy.v1.PodDisruptionBudget(
+        f"{ctx.name}-{component}", metadata=ctx.metadata(component, name=f"{NAME}-{component}"),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=ctx.selector(component)),
+            # A crash-looping pod must not block node drains.
+            unhealthy_pod_eviction_policy="AlwaysAllow"),
+        opts=ctx.child())
+
+
+def hpa_behavior_dict() -> dict[str, Any]:
+    """Scale up at once (double, or +4 pods, every 15 s); scale down at most 10 % a minute, and
+    only after 5 minutes of lower load, so a dip between bursts does not drop capacity."""
+    return {
+        "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+            {"type": "Percent", "value": 100, "periodSeconds": 15},
+            {"type": "Pods", "value": 4, "periodSeconds": 15}]},
+        "scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Min", "policies": [
+            {"type": "Percent", "value": 10, "periodSeconds": 60}]},
+    }
+
+
+def hpa_behavior() -> k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs:
+    spec = hpa_behavior_dict()
+
+    def rules(direction: str) -> k8s.autoscaling.v2.HPAScalingRulesArgs:
+        rule = spec[direction]
+        return k8s.autoscaling.v2.HPAScalingRulesArgs(
+            stabilization_window_seconds=rule["stabilizationWindowSeconds"],
+            select_policy=rule["selectPolicy"],
+            policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(
+                type=p["type"], value=p["value"], period_seconds=p["periodSeconds"])
+                for p in rule["policies"]])
+
+    return k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+        scale_up=rules("scaleUp"), scale_down=rules("scaleDown"))
