@@ -10,7 +10,7 @@ import pytest
 
 from components.aws.kubeconfig import eks_kubeconfig
 from components.aws.network import subnet_cidrs
-from components.delivery.image import source_tag
+from components.delivery.image import context_files, source_tag
 from harness import ROOT, Rendered
 
 # A component's type token is part of every child's URN: changing one (say, to follow a module
@@ -69,6 +69,32 @@ def test_image_tag_ignores_what_docker_ignores(tmp_path: Path) -> None:
     (app / "tests").mkdir(exist_ok=True)
     (app / "tests" / "test_new.py").write_text("x = 1\n", encoding="utf-8")
     assert source_tag(app) == before
+
+
+def context(tmp_path: Path, ignore: str, files: list[str]) -> Path:
+    for name in ["Dockerfile", *files]:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name, encoding="utf-8")
+    (tmp_path / ".dockerignore").write_text(ignore, encoding="utf-8")
+    return tmp_path
+
+
+def test_ignore_patterns_are_anchored_at_the_context_root(tmp_path: Path) -> None:
+    # Docker matches `tests` against the path from the context root only: a nested tests/
+    # directory is part of the image, so an edit there must change the tag.
+    app = context(tmp_path, "tests\n", ["tests/test_a.py", "agent_service/tests/test_x.py"])
+    assert context_files(app) == [".dockerignore", "Dockerfile", "agent_service/tests/test_x.py"]
+    before = source_tag(app)
+    (app / "agent_service" / "tests" / "test_x.py").write_text("changed", encoding="utf-8")
+    assert source_tag(app) != before
+
+
+def test_ignore_patterns_honour_globstars_and_exceptions(tmp_path: Path) -> None:
+    app = context(tmp_path, "# docs\nDockerfile\n**/*.md\n!README.md\ndocs\n!docs/keep.txt\n",
+                  ["README.md", "CHANGES.md", "pkg/notes.md", "docs/a.txt", "docs/keep.txt"])
+    # The Dockerfile is always sent, even when a pattern matches it.
+    assert context_files(app) == [".dockerignore", "Dockerfile", "README.md", "docs/keep.txt"]
 
 
 def test_kubeconfig_depends_only_on_name_endpoint_and_ca() -> None:

@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+from docker.utils import exclude_paths
 
 
-def _ignored(relative: str, patterns: list[str]) -> bool:
-    ignored = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        pattern = pattern.removeprefix("!").strip("/")
-        if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, f"{pattern}/*") or any(
-                fnmatch.fnmatch(part, pattern) for part in relative.split("/")):
-            ignored = not negate
-    return ignored
+def dockerignore_patterns(context: Path) -> list[str]:
+    """The context's `.dockerignore` lines, read as the Docker client reads them."""
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.exists():
+        return []
+    lines = (line.strip() for line in ignore_file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(context: Path) -> list[str]:
+    """The files Docker sends as the build context: `.dockerignore` applied with Docker's own
+    semantics (patterns anchored at the context root, `**`, `!` exceptions; the Dockerfile is
+    always sent), through docker-py's implementation of them."""
+    included = exclude_paths(str(context), dockerignore_patterns(context))
+    return sorted(path for path in included if (context / path).is_file())
 
 
 def source_tag(context: Path) -> str:
-    """A tag derived from the build context's content, honouring `.dockerignore`.
+    """A tag derived from the build context's content.
 
     Unchanged source gives an unchanged tag, so `pulumi preview` shows no image change; any edit
-    gives a new tag, which immutable ECR tags require anyway.
+    that reaches the image gives a new tag, which immutable ECR tags require anyway.
     """
-    ignore_file = context / ".dockerignore"
-    patterns = [line.strip() for line in ignore_file.read_text().splitlines()
-                if line.strip() and not line.startswith("#")] if ignore_file.exists() else []
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        relative = path.relative_to(context).as_posix()
-        if relative != ".dockerignore" and _ignored(relative, patterns):
-            continue
-        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    for relative in context_files(context):
+        digest.update(relative.encode() + b"\0" + (context / relative).read_bytes() + b"\0")
     return f"src-{digest.hexdigest()[:16]}"
 
 
