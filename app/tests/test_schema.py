@@ -3,6 +3,7 @@ refuses a database that lags behind it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -28,9 +29,27 @@ async def test_migrated_schema_matches_the_models(settings: Settings) -> None:
     assert differences == []
 
 
-def test_migrate_is_idempotent(settings: Settings) -> None:
-    migrate(settings.database_url.get_secret_value(), timeout_seconds=10)
-    migrate(settings.database_url.get_secret_value(), timeout_seconds=10)
+async def test_migrate_is_idempotent(settings: Settings) -> None:
+    url = settings.database_url.get_secret_value()
+    engine = make_engine(url, pool_size=1)
+
+    async def state() -> tuple[list[str], int]:
+        async with engine.connect() as connection:
+            versions = (await connection.execute(
+                text("SELECT version_num FROM alembic_version"))).scalars().all()
+            tables = (await connection.execute(text(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))).scalar_one()
+        return list(versions), int(tables)
+
+    try:
+        await asyncio.to_thread(migrate, url, 10)
+        first = await state()
+        await asyncio.to_thread(migrate, url, 10)
+        # A second run at head changes nothing: one version row, at head, and the same tables.
+        assert await state() == first
+        assert first[0] == [head_revision()]
+    finally:
+        await engine.dispose()
 
 
 async def test_not_ready_while_the_schema_lags(client: httpx.AsyncClient,

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from agent_service.agent.search import Hit, search_many
+from agent_service.agent.text import best_sentence, keywords
 from agent_service.llm.base import LLMRequest, Passage
-from agent_service.llm.offline import best_sentence, keywords
 from agent_service.llm.router import LLMRouter
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]

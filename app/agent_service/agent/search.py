@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from agent_service.llm.offline import keywords
+from agent_service.agent.text import keywords
 
 # Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come
 # first. All of a run's queries go in one statement (one round trip), each with its position.

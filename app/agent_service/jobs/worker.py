@@ -11,11 +11,13 @@ import contextlib
 import time
 from typing import Any
 
+import asyncpg
 import redis.asyncio as redis
 import structlog
 import uvloop
 from saq import Status, Worker
-from saq.types import PartialTimersDict
+from saq.types import Context, PartialTimersDict
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agent_service.agent.events import EventLog
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
@@ -26,7 +28,7 @@ from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs import health, runs
-from agent_service.jobs.queue import TASK, make_queue
+from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue
 from agent_service.jobs.reaper import reap
 from agent_service.jobs.relay import Relay
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
@@ -37,8 +39,27 @@ QUEUE_STATS_INTERVAL_SECONDS = 5.0
 LIVENESS = health.Liveness(limit_seconds=60.0)
 
 
-async def startup(ctx: dict[str, Any]) -> None:
-    settings: Settings = ctx["settings"]
+class WorkerContext(Context, total=False):
+    """SAQ's task context, with what this worker keeps in it: `settings` from `serve_worker`,
+    the rest from `startup` (absent when start-up failed before making it)."""
+
+    settings: Settings
+    research_queue: ResilientRedisQueue
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    pg: asyncpg.Pool
+    events: asyncpg.Pool
+    redis: redis.Redis
+    event_log: EventLog
+    router: LLMRouter
+    agent: ResearchAgent
+    stats_task: asyncio.Task[None]
+    relay_task: asyncio.Task[None]
+    liveness_task: asyncio.Task[None]
+
+
+async def startup(ctx: WorkerContext) -> None:
+    settings = ctx["settings"]
     # At most 14 Postgres connections per worker process (7 + 4 + 1 + 1 overflow, and the
     # relay's LISTEN), whatever the concurrency: runs hold a connection only for single short
     # statements, so waiting for one briefly is far cheaper than exhausting max_connections as
@@ -57,30 +78,37 @@ async def startup(ctx: dict[str, Any]) -> None:
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
     ctx["relay_task"] = asyncio.create_task(
-        Relay(ctx["pg"], ctx["worker"].queue, settings).run())
+        Relay(ctx["pg"], ctx["research_queue"], settings).run())
     ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
     freeze_startup_objects()
     log.info("worker started", concurrency=settings.worker_concurrency,
              providers=settings.llm_providers)
 
 
-async def shutdown(ctx: dict[str, Any]) -> None:
-    for task in (ctx["stats_task"], ctx["relay_task"], ctx["liveness_task"]):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await ctx["event_log"].drain()
-    await ctx["router"].aclose()
-    await ctx["redis"].aclose()
-    await ctx["events"].close()
-    await ctx["pg"].close()
-    await ctx["engine"].dispose()
+async def shutdown(ctx: WorkerContext) -> None:
+    # Closes what start-up made, which is not everything when start-up failed half-way.
+    for task in (ctx.get("stats_task"), ctx.get("relay_task"), ctx.get("liveness_task")):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if "event_log" in ctx:
+        await ctx["event_log"].drain()
+    if "router" in ctx:
+        await ctx["router"].aclose()
+    if "redis" in ctx:
+        await ctx["redis"].aclose()
+    for pool in (ctx.get("events"), ctx.get("pg")):
+        if pool is not None:
+            await pool.close()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
     log.info("worker stopped")
 
 
-async def _upkeep(ctx: dict[str, Any]) -> None:
+async def _upkeep(ctx: WorkerContext) -> None:
     """Publishes queue depth and age, and hands lost runs back to the queue."""
-    settings: Settings = ctx["settings"]
+    settings = ctx["settings"]
     while True:
         try:
             async with ctx["sessions"]() as session:
@@ -93,14 +121,14 @@ async def _upkeep(ctx: dict[str, Any]) -> None:
         await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))
 
 
-async def run_research(ctx: dict[str, Any], *, run_id: str, request_id: str | None = None,
+async def run_research(ctx: WorkerContext, *, run_id: str, request_id: str | None = None,
                        trace_context: dict[str, str] | None = None) -> str:
     """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
     with run_span(run_id, trace_context, **{"agent.attempt": ctx["job"].attempts}):
         return await _run_research(ctx, run_id, request_id)
 
 
-async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None) -> str:
+async def _run_research(ctx: WorkerContext, run_id: str, request_id: str | None) -> str:
     job = ctx["job"]
     pg, event_log = ctx["pg"], ctx["event_log"]
     structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
@@ -161,7 +189,7 @@ async def _run_research(ctx: dict[str, Any], run_id: str, request_id: str | None
         structlog.contextvars.unbind_contextvars("run_id", "request_id")
 
 
-async def _finish_failed(ctx: dict[str, Any], run_id: str, error: str,
+async def _finish_failed(ctx: WorkerContext, run_id: str, error: str,
                          created_at_epoch: float | None) -> str:
     async with ctx["sessions"]() as session:
         won = await runs.fail(session, run_id, error)
@@ -174,7 +202,7 @@ async def _finish_failed(ctx: dict[str, Any], run_id: str, error: str,
     return "failed"
 
 
-async def after_process(ctx: dict[str, Any]) -> None:
+async def after_process(ctx: WorkerContext) -> None:
     # A job that timed out or raised on its last attempt ends FAILED in the queue; the run
     # must not stay "running" forever.
     job = ctx.get("job")
@@ -187,14 +215,15 @@ async def after_process(ctx: dict[str, Any]) -> None:
                                           f"{last_line}", None)
 
 
-def build_worker(settings: Settings) -> Worker[Any]:
+def build_worker(settings: Settings) -> Worker[WorkerContext]:
     # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
     # short enough not to stretch every shutdown to the grace period.
     timers: PartialTimersDict = {"sweep": settings.sweep_interval_seconds,
                                  "worker_info": settings.sweep_interval_seconds,
                                  "abort": 1, "schedule": 1}
-    return Worker(
-        make_queue(settings),
+    queue = make_queue(settings)
+    worker = Worker[WorkerContext](
+        queue,
         functions=[(TASK, run_research)],
         concurrency=settings.worker_concurrency,
         startup=startup,
@@ -206,6 +235,8 @@ def build_worker(settings: Settings) -> Worker[Any]:
         # grace period waiting on an empty queue.
         dequeue_timeout=1.0,
     )
+    worker.context["research_queue"] = queue
+    return worker
 
 
 def run_worker(settings: Settings | None = None) -> None:
