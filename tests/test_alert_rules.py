@@ -13,9 +13,9 @@ import yaml
 from promtool import promtool
 from test_config import settings_for
 
+from components.config.monitoring import AlertThresholds
 from components.observability.alert_rules import (
     BURN_RATE_ALERTS,
-    AlertThresholds,
     alert_names,
     rule_groups,
     runbook_anchor,

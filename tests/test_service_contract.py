@@ -13,13 +13,13 @@ from agent_service.cli import api
 from agent_service.core.config import Settings
 from agent_service.core.metrics import LATENCY_BUCKETS
 from agent_service.jobs.queue import ResilientRedisQueue, make_queue
+from components.config.monitoring import LATENCY_BUCKET_LABELS
 from components.kubernetes.service.context import (
     API_PORT,
     QUEUE_NAME,
     QUEUED_LIST,
     WORKER_METRICS_PORT,
 )
-from components.observability.alert_rules import LATENCY_BUCKET_LABELS
 from harness import Rendered
 
 

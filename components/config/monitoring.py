@@ -7,13 +7,36 @@ from dataclasses import dataclass
 
 from components.config.patterns import DNS_NAME, HTTP_URL, QUANTITY
 from components.config.reader import ConfigReader
-from components.observability.alert_rules import LATENCY_BUCKET_LABELS, AlertThresholds
 
 _DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST_PORT = re.compile(r"^[a-z0-9.-]+:\d{1,5}$")
 _SLACK_CHANNEL = re.compile(r"^[#@][\w.-]{1,80}$")
 RECEIVER_SECRETS = ("alertSlackWebhookUrl", "alertPagerdutyRoutingKey", "alertSmtpPassword")
+# prometheus_client writes bucket bounds with Go's float formatting: 1 becomes "1.0".
+LATENCY_BUCKET_LABELS = {"0.1": "0.1", "0.25": "0.25", "0.5": "0.5", "1": "1.0", "2.5": "2.5",
+                         "5": "5.0", "10": "10.0"}
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """What the rules compare against; every value comes from the stack config."""
+
+    availability_target: float
+    """Fraction of API requests that must not fail with 5xx, e.g. 0.999."""
+    latency_target: float
+    """Fraction of API requests that must finish within `latency_threshold`, e.g. 0.99."""
+    latency_threshold: str
+    """A histogram bucket bound in seconds, a key of LATENCY_BUCKET_LABELS."""
+    error_ratio: float
+    latency_p95_seconds: float
+    latency_p99_seconds: float
+    queue_depth: int
+    queue_age_seconds: int
+    llm_error_ratio: float
+    llm_cost_usd_per_hour: float
+    runbook_url: str
+    """Base URL of docs/runbooks.md; each alert links to its own section."""
 
 
 @dataclass(frozen=True)

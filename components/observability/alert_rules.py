@@ -1,6 +1,6 @@
 """Recording and alerting rules for the agent service, defined once in Python.
 
-The same groups become the cluster's PrometheusRule (components/monitoring.py) and the file the
+The same groups become the cluster's PrometheusRule (observability/monitoring.py) and the file the
 tests hand to `promtool` and to a live Prometheus. SLO alerts follow the multi-window,
 multi-burn-rate pattern of the Google SRE workbook (chapter "Alerting on SLOs"): each alert needs
 both a long and a short window to burn the error budget faster than its factor, so it fires
@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from components.config.monitoring import LATENCY_BUCKET_LABELS, AlertThresholds
+
 # (name, long window, short window, burn factor, for, severity)
 BURN_RATE_ALERTS = (
     ("page-fast", "1h", "5m", 14.4, "2m", "critical"),
@@ -21,33 +23,9 @@ BURN_RATE_ALERTS = (
     ("ticket-slow", "3d", "6h", 1.0, "3h", "warning"),
 )
 SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-# prometheus_client writes bucket bounds with Go's float formatting: 1 becomes "1.0".
-LATENCY_BUCKET_LABELS = {"0.1": "0.1", "0.25": "0.25", "0.5": "0.5", "1": "1.0", "2.5": "2.5",
-                         "5": "5.0", "10": "10.0"}
 # The event stream stays open for a run's whole life; it has no meaningful latency.
 _API_ROUTES = 'route=~"/api/.*"'
 _TIMED_ROUTES = 'route=~"/api/.*",route!~".*/events"'
-
-
-@dataclass(frozen=True)
-class AlertThresholds:
-    """What the rules compare against; every value comes from the stack config."""
-
-    availability_target: float
-    """Fraction of API requests that must not fail with 5xx, e.g. 0.999."""
-    latency_target: float
-    """Fraction of API requests that must finish within `latency_threshold`, e.g. 0.99."""
-    latency_threshold: str
-    """A histogram bucket bound in seconds, a key of LATENCY_BUCKET_LABELS."""
-    error_ratio: float
-    latency_p95_seconds: float
-    latency_p99_seconds: float
-    queue_depth: int
-    queue_age_seconds: int
-    llm_error_ratio: float
-    llm_cost_usd_per_hour: float
-    runbook_url: str
-    """Base URL of docs/runbooks.md; each alert links to its own section."""
 
 
 @dataclass(frozen=True)
