@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anthropic
 
-from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, sdk_error
+from agent_service.llm.base import LLMRequest, LLMResponse, malformed, sdk_error
 
 
 class AnthropicProvider:
@@ -24,14 +24,13 @@ class AnthropicProvider:
         except (anthropic.APIError, ValueError) as error:
             raise sdk_error(self.name, error, anthropic) from error
         try:
-            text = "".join(block.text for block in response.content if block.type == "text")
-            prompt_tokens = response.usage.input_tokens
-            completion_tokens = response.usage.output_tokens
+            return LLMResponse(
+                text="".join(block.text for block in response.content if block.type == "text"),
+                provider=self.name, model=self.model,
+                prompt_tokens=response.usage.input_tokens,
+                completion_tokens=response.usage.output_tokens)
         except (AttributeError, TypeError) as error:
-            raise ProviderError(self.name, "malformed", f"unexpected response shape: {error}",
-                                retryable=False) from error
-        return LLMResponse(text=text, provider=self.name, model=self.model,
-                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            raise malformed(self.name, error) from error
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -63,6 +63,12 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+def malformed(provider: str, error: Exception) -> ProviderError:
+    """A response the SDK accepted whose shape is not the documented one; retrying won't help."""
+    return ProviderError(provider, "malformed", f"unexpected response shape: {error}",
+                         retryable=False)
+
+
 def sdk_error(provider: str, error: Exception, sdk: Any) -> ProviderError:
     """Translates an exception of the official OpenAI or Anthropic SDK (both generated from
     the same template, with the same exception classes) into a ProviderError."""

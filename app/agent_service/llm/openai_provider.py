@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 
-from agent_service.llm.base import LLMRequest, LLMResponse, ProviderError, sdk_error
+from agent_service.llm.base import LLMRequest, LLMResponse, malformed, sdk_error
 
 
 class OpenAIProvider:
@@ -26,15 +26,13 @@ class OpenAIProvider:
         except (openai.APIError, ValueError) as error:
             raise sdk_error(self.name, error, openai) from error
         try:
-            text = response.choices[0].message.content or ""
             usage = response.usage
-            prompt_tokens = usage.prompt_tokens if usage else 0
-            completion_tokens = usage.completion_tokens if usage else 0
+            return LLMResponse(
+                text=response.choices[0].message.content or "", provider=self.name,
+                model=self.model, prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0)
         except (AttributeError, IndexError, TypeError) as error:
-            raise ProviderError(self.name, "malformed", f"unexpected response shape: {error}",
-                                retryable=False) from error
-        return LLMResponse(text=text, provider=self.name, model=self.model,
-                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            raise malformed(self.name, error) from error
 
     async def aclose(self) -> None:
         await self._client.close()
