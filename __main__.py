@@ -1,15 +1,17 @@
 """agent-platform: the LLM agent service from source to production.
 
-Every stack builds the service image from `app/` (or deploys the prebuilt `imageRef`).
-On AWS (`dev`, `prod`) it deploys:
-  1. a VPC over 3 zones with private subnets and NAT egress (components/network.py);
+This file only wires the components (components/, one package per layer). Every stack builds the
+service image from `app/` (delivery/image.py) or deploys the prebuilt `imageRef`. On AWS (`dev`,
+`prod`) it deploys, from components/aws/:
+  1. a VPC over 3 zones with private subnets and NAT egress (network.py);
   2. an EKS cluster with a managed node group, add-ons, IRSA, the AWS Load Balancer Controller,
-     metrics-server and cluster-autoscaler (components/cluster.py, cluster_addons.py);
+     metrics-server and cluster-autoscaler (cluster.py, cluster_addons.py);
   3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py);
-  4. an ECR repository the image is pushed to (registry.py, image.py).
+  4. an ECR repository the image is pushed to (registry.py).
 The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
-in the cluster (in_cluster_data.py) and the image built by the local Docker engine.
-On every stack the agent service itself runs from that image (agent_service.py).
+in the cluster (kubernetes/in_cluster_data.py) and the image built by the local Docker engine.
+On every stack the agent service itself runs from that image (kubernetes/service/), watched by
+the monitoring stack and, where enabled, tracing (observability/).
 """
 
 from pathlib import Path

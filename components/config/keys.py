@@ -1,7 +1,8 @@
 """Every stack config key of the project: its type, default and what it means.
 
-This table is the single source of truth: `components.config.settings` parses against it, and the
-tests check that `Pulumi.yaml` and the README document exactly these keys with these defaults.
+This table is the single declaration: `components.config` parses against it, and
+`components.config.reference` generates `Pulumi.yaml`'s config block and docs/configuration.md
+from it (`make config-docs`; a test fails when either is stale).
 Defaults are the production values; cheaper settings are spelled out in `Pulumi.dev.yaml`.
 """
 
@@ -31,7 +32,7 @@ KEYS: tuple[Key, ...] = (
     Key("protectState", "boolean",
         "Protect stateful resources (databases, cache, cluster, keys, registry, data volumes) "
         "from deletion and replacement by `pulumi up` or `pulumi destroy`. Set false only to "
-        "tear a stack down (README: Tearing a stack down).", True),
+        "tear a stack down (README, \"Tearing a stack down\").", True),
     Key("owner", "string", "Value of the `Owner` tag on every AWS resource (who to call).",
         "platform-team"),
     Key("costCenter", "string", "Value of the `CostCenter` tag on every AWS resource.",
@@ -117,7 +118,7 @@ KEYS: tuple[Key, ...] = (
         "postgres:17.6-alpine"),
     Key("localRedisImage", "string", "local stack: official Valkey image, pinned.",
         "valkey/valkey:8.1.3-alpine"),
-    # --- the agent service on Kubernetes (components/agent_service.py) --------------------------
+    # --- the agent service on Kubernetes (components/kubernetes/service/) ------------------------
     Key("serviceNamespace", "string", "Namespace the agent service runs in.", "agent-service"),
     Key("apiMinReplicas", "integer",
         "Fewest API pods the HorizontalPodAutoscaler keeps (prod needs 2+).", 3),
@@ -182,7 +183,7 @@ KEYS: tuple[Key, ...] = (
     Key("anthropicModel", "string", "Model for the anthropic provider.", "claude-haiku-4-5"),
     Key("rateLimit", "string", "Requests per API key, e.g. `120/minute`.", "120/minute"),
     Key("logLevel", "string", "Service log level: DEBUG, INFO, WARNING or ERROR.", "INFO"),
-    # --- monitoring (components/monitoring.py) --------------------------------------------------
+    # --- monitoring (components/observability/monitoring.py) ------------------------------------
     Key("monitoringEnabled", "boolean",
         "Install kube-prometheus-stack with the service's monitors, alert rules and dashboards.",
         True),
@@ -224,7 +225,7 @@ KEYS: tuple[Key, ...] = (
     Key("runbookBaseUrl", "string",
         "Where docs/runbooks.md is published; each alert links to its section.",
         "https://github.com/agent-platform/agent-platform/blob/main/docs/runbooks.md"),
-    # --- tracing (components/tracing.py) --------------------------------------------------------
+    # --- tracing (components/observability/tracing.py) ------------------------------------------
     Key("tracingEnabled", "boolean",
         "Deploy an OpenTelemetry Collector and send the service's traces to it (needs "
         "monitoringEnabled).", True),

@@ -2,7 +2,7 @@
 
 Three dashboards: the service overview (traffic, errors, latency, pods, autoscaling), LLM usage
 (calls, tokens, cost, errors, cache, failovers) and the run queue. Panels read the recording rules
-of components/alert_rules.py where one exists, so the dashboards and the alerts agree.
+of observability/alert_rules.py where one exists, so the dashboards and the alerts agree.
 """
 
 from __future__ import annotations
