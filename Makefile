@@ -72,7 +72,8 @@ preview: $(STAMP) ## Preview STACK (default local) with a diff
 	@command -v pulumi >/dev/null || { echo "needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
 	pulumi preview --stack $(STACK) --diff
 
-destroy: ## Tear down STACK (default local)
+destroy: ## Tear down STACK (default local); stateful resources need protectState false first
+	@command -v pulumi >/dev/null || { echo "make destroy needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
 	pulumi destroy --stack $(STACK) --yes
 
 clean: ## Remove the virtualenv and caches

@@ -32,7 +32,7 @@ KEYS: tuple[Key, ...] = (
     Key("protectState", "boolean",
         "Protect stateful resources (databases, cache, cluster, keys, registry, data volumes) "
         "from deletion and replacement by `pulumi up` or `pulumi destroy`. Set false only to "
-        "tear a stack down (README, \"Tearing a stack down\").", True),
+        "tear a stack down (docs/operations.md, \"Tearing a stack down\").", True),
     Key("owner", "string", "Value of the `Owner` tag on every AWS resource (who to call).",
         "platform-team"),
     Key("costCenter", "string", "Value of the `CostCenter` tag on every AWS resource.",
