@@ -1,3 +1,3 @@
-from agent_service.cli import app
+from agent_service.cli import main
 
-app()
+main()

@@ -1,4 +1,9 @@
-"""`agent-service`: one entry point for every role the image plays."""
+"""`agent-service`: one entry point for every role the image plays, and for API keys.
+
+Key commands print one JSON document on stdout and nothing else there; log lines (the audit
+trail included) go to stderr. Exit codes: 0 done, 1 the command could not do what was asked (the
+JSON says why), 2 a usage error, 3 invalid settings (one line per bad variable on stderr).
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,53 @@ import asyncio
 import json
 import os
 import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import structlog
 import typer
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent_service.auth.keys import create_key, revoke_key
-from agent_service.core.config import get_settings
+from agent_service.auth.keys import create_key, list_keys, revoke_key
+from agent_service.core.config import Settings, get_settings, settings_problems
 from agent_service.core.logging import configure_logging
 from agent_service.db.session import make_engine, make_sessionmaker
 
+SETTINGS_ERROR = 3
+T = TypeVar("T")
+
 app = typer.Typer(help="The research agent service.", no_args_is_help=True)
-keys = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+keys = typer.Typer(help="Create, list and revoke API keys (JSON on stdout).",
+                   no_args_is_help=True)
 app.add_typer(keys, name="keys")
+audit = structlog.get_logger("agent_service.audit")
+
+
+def _settings(*, stderr: bool = False) -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, stream=sys.stderr if stderr else sys.stdout,
+                      console=settings.log_format == "console")
+    return settings
 
 
 @app.command()
 def api(host: str = "0.0.0.0", port: int = 8000, workers: int = 1) -> None:
     """Serve the HTTP API (several processes with --workers; set PROMETHEUS_MULTIPROC_DIR)."""
+    # Checked here, so a bad setting is one line and exit 3 rather than a traceback from inside
+    # uvicorn's app factory.
+    _settings()
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if metrics_dir:
         # Files left by an earlier run would be added to this run's counters.
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.makedirs(metrics_dir, exist_ok=True)
+    # log_config=None: uvicorn's own loggers go through ours, as JSON like every other line.
     uvicorn.run("agent_service.main:create_app", factory=True, host=host, port=port,
                 workers=workers, proxy_headers=True, server_header=False, access_log=False,
-                timeout_graceful_shutdown=25)
+                timeout_graceful_shutdown=25, log_config=None)
 
 
 @app.command()
@@ -38,9 +65,7 @@ def worker() -> None:
     """Process research jobs until SIGTERM, then drain."""
     from agent_service.jobs.worker import run_worker
 
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    run_worker(settings)
+    run_worker(_settings())
 
 
 @app.command()
@@ -48,50 +73,65 @@ def migrate(timeout: float = 120.0) -> None:
     """Wait for Postgres, then upgrade the schema to the latest migration."""
     from agent_service.db.migrate import migrate as run_migrations
 
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    run_migrations(settings.database_url.get_secret_value(), timeout)
+    run_migrations(_settings().database_url.get_secret_value(), timeout)
 
 
-async def _with_session(action: str, value: str) -> dict[str, str]:
-    settings = get_settings()
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            if action == "create":
-                key, row = await create_key(session, value)
-                return {"key": key, "prefix": row.prefix, "name": row.name, "id": str(row.id)}
-            revoked = await revoke_key(session, value)
-            return {"prefix": value, "revoked": str(revoked).lower()}
-    finally:
-        await engine.dispose()
+def _in_session(settings: Settings, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _print(document: Any) -> None:
+    typer.echo(json.dumps(document))
 
 
 @keys.command("create")
 def create(name: str = typer.Option(..., help="Who or what the key is for.")) -> None:
-    """Create a key and print it once (JSON); only its hash is stored."""
-    import structlog
+    """Create a key and print it once; only its hash is stored."""
+    key, row = _in_session(_settings(stderr=True), lambda s: create_key(s, name))
+    audit.info("api key created", prefix=row.prefix, name=name)
+    _print({"key": key, "prefix": row.prefix, "name": row.name, "id": str(row.id)})
 
-    configure_logging(get_settings().log_level)
-    result = asyncio.run(_with_session("create", name))
-    structlog.get_logger("agent_service.audit").info("api key created", prefix=result["prefix"],
-                                                     name=name)
-    typer.echo(json.dumps(result))
+
+@keys.command("list")
+def list_() -> None:
+    """Print every key (prefix, name, created, revoked), newest first; never a secret."""
+    rows = _in_session(_settings(stderr=True), list_keys)
+    _print([{"prefix": row.prefix, "name": row.name, "id": str(row.id),
+             "created_at": row.created_at.isoformat(), "revoked": row.revoked_at is not None,
+             "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
+            for row in rows])
 
 
 @keys.command("revoke")
-def revoke(prefix: str) -> None:
-    """Revoke the key with this prefix (the 8 hex characters after `ak_`)."""
-    import structlog
+def revoke(key: str = typer.Argument(..., help="The key, `ak_<prefix>` or the 8-hex prefix.")
+           ) -> None:
+    """Revoke a key, given whole or by its prefix; exit 1 with the reason if nothing was."""
+    outcome = _in_session(_settings(stderr=True), lambda s: revoke_key(s, key))
+    if outcome.revoked:
+        audit.info("api key revoked", prefix=outcome.prefix)
+        _print({"prefix": outcome.prefix, "revoked": True})
+        return
+    _print({"prefix": outcome.prefix, "revoked": False, "reason": outcome.reason})
+    raise typer.Exit(code=1)
 
-    configure_logging(get_settings().log_level)
-    result = asyncio.run(_with_session("revoke", prefix))
-    structlog.get_logger("agent_service.audit").info("api key revoked", prefix=prefix,
-                                                     revoked=result["revoked"])
-    typer.echo(json.dumps(result))
-    if result["revoked"] != "true":
-        raise typer.Exit(code=1)
+
+def main() -> None:
+    """The console script: settings problems end the command with one line each, no traceback."""
+    try:
+        app()
+    except ValidationError as error:
+        for line in settings_problems(error):
+            print(f"agent-service: {line}", file=sys.stderr)  # noqa: T201 - the user's message
+        sys.exit(SETTINGS_ERROR)
 
 
 if __name__ == "__main__":
-    app()
+    main()

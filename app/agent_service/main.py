@@ -25,7 +25,7 @@ from agent_service.db.session import make_engine, make_sessionmaker
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, console=settings.log_format == "console")
     tracing = configure_tracing(settings, "api")
 
     @asynccontextmanager

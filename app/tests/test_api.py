@@ -74,7 +74,7 @@ async def test_a_revoked_key_stops_working(servers: dict[str, str], api_key: str
         assert (await http.get("/api/v1/research", headers=headers)).status_code == 200
         engine = make_engine(servers["database_url"], pool_size=1)
         async with make_sessionmaker(engine)() as session:
-            assert await revoke_key(session, api_key.split("_")[1])
+            assert (await revoke_key(session, api_key.split("_")[1])).revoked
         await engine.dispose()
         assert (await http.get("/api/v1/research", headers=headers)).status_code == 401
 

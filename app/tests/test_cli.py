@@ -21,25 +21,59 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def audit_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+
+
 @pytest.mark.anyio
-async def test_keys_are_created_usable_and_revoked(settings: Settings,
-                                                   client: httpx.AsyncClient) -> None:
+async def test_keys_are_created_usable_listed_and_revoked(settings: Settings,
+                                                          client: httpx.AsyncClient) -> None:
     created = cli(settings, "keys", "create", "--name", "ci-bot")
     assert created.returncode == 0, created.stderr
-    lines = created.stdout.strip().splitlines()
-    key_info = json.loads(lines[-1])
+    # stdout is exactly one JSON document; the audit line is on stderr, without the secret.
+    key_info = json.loads(created.stdout)
     assert key_info["key"].startswith(f"ak_{key_info['prefix']}_")
-    audit = [json.loads(line) for line in lines[:-1] if line.startswith("{")]
     assert any(a["message"] == "api key created" and a["prefix"] == key_info["prefix"]
-               and "key" not in a for a in audit), "audited, without the secret"
+               and "key" not in a for a in audit_lines(created))
     headers = {"Authorization": f"Bearer {key_info['key']}"}
     assert (await client.get("/api/v1/research", headers=headers)).status_code == 200
 
-    revoked = cli(settings, "keys", "revoke", key_info["prefix"])
+    listed = cli(settings, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = [k for k in json.loads(listed.stdout) if k["prefix"] == key_info["prefix"]]
+    assert entry["name"] == "ci-bot" and entry["revoked"] is False
+    assert key_info["key"] not in listed.stdout
+
+    revoked = cli(settings, "keys", "revoke", f"ak_{key_info['prefix']}")
     assert revoked.returncode == 0, revoked.stderr
-    assert json.loads(revoked.stdout.strip().splitlines()[-1])["revoked"] == "true"
-    again = cli(settings, "keys", "revoke", key_info["prefix"])
+    assert json.loads(revoked.stdout) == {"prefix": key_info["prefix"], "revoked": True}
+    assert any(a["message"] == "api key revoked" for a in audit_lines(revoked))
+
+    again = cli(settings, "keys", "revoke", key_info["key"])
     assert again.returncode == 1
+    outcome = json.loads(again.stdout)
+    assert outcome["revoked"] is False and outcome["reason"].startswith("already revoked at ")
+    # Nothing was revoked, so nothing is audited as revoked.
+    assert not any(a["message"] == "api key revoked" for a in audit_lines(again))
+
+
+@pytest.mark.parametrize(("argument", "reason"), [
+    ("ak_00000000", "no key has the prefix 00000000"),
+    ("not-a-key", "expected a key (ak_<8 hex>_<secret>) or its prefix (ak_<8 hex> or <8 hex>)"),
+])
+def test_revoking_nothing_says_why(settings: Settings, argument: str, reason: str) -> None:
+    result = cli(settings, "keys", "revoke", argument)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["reason"] == reason
+
+
+def test_a_whole_key_must_match_its_hash(settings: Settings) -> None:
+    created = json.loads(cli(settings, "keys", "create", "--name", "victim").stdout)
+    forged = f"ak_{created['prefix']}_not-the-secret"
+    result = cli(settings, "keys", "revoke", forged)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["reason"] == (
+        f"that is not the key with the prefix {created['prefix']}")
 
 
 def test_bad_settings_stop_the_command_with_the_reason(settings: Settings) -> None:
@@ -47,5 +81,31 @@ def test_bad_settings_stop_the_command_with_the_reason(settings: Settings) -> No
     env.update({"PYTHONPATH": str(APP_DIR), "ENVIRONMENT": "production"})
     result = subprocess.run([sys.executable, "-m", "agent_service", "migrate"], env=env,
                             cwd=APP_DIR, capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "DATABASE_URL is unset or the development default" in result.stderr
+    # One line per problem, no traceback, exit 3.
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "agent-service: DATABASE_URL is unset or the development default; set it (or "
+        "ENVIRONMENT=development for local runs)"]
+
+
+def test_bad_values_are_named_with_their_secrets_masked(settings: Settings) -> None:
+    env = service_env(settings.database_url.get_secret_value(),
+                      settings.redis_url.get_secret_value())
+    env.update({"WORKER_CONCURRENCY": "lots", "RATE_LIMIT": "fast", "ENVIRONMENT": "production",
+                "DATABASE_URL": "postgresql://agent:hunter2@db.example.com/agent",
+                "LLM_PROVIDERS": "openai"})
+    result = subprocess.run([sys.executable, "-m", "agent_service", "worker"], env=env,
+                            cwd=APP_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert "agent-service: WORKER_CONCURRENCY = 'lots' is invalid: Input should be a valid " \
+           "integer, unable to parse string as an integer" in lines
+    assert any(line.startswith("agent-service: RATE_LIMIT = 'fast' is invalid") for line in lines)
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    # Rules over several variables run once every variable parses; this one needs no value.
+    fixed = {**env, "WORKER_CONCURRENCY": "4", "RATE_LIMIT": "60/minute"}
+    result = subprocess.run([sys.executable, "-m", "agent_service", "worker"], env=fixed,
+                            cwd=APP_DIR, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "agent-service: LLM_PROVIDERS includes openai but OPENAI_API_KEY is empty"]

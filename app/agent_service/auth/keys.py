@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 import uuid
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_service.db.hot_path import find_key
@@ -51,12 +52,49 @@ async def create_key(session: AsyncSession, name: str) -> tuple[str, ApiKey]:
     return key, row
 
 
-async def revoke_key(session: AsyncSession, prefix: str) -> bool:
-    result = await session.execute(
-        update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC)).returning(ApiKey.id))
+_KEY_OR_PREFIX = re.compile(rf"^(?:{KEY_PREFIX})?(?P<prefix>[0-9a-f]{{8}})(?P<secret>_.+)?$")
+
+
+def key_prefix(key_or_prefix: str) -> str | None:
+    """The public prefix of a key given whole (`ak_<prefix>_<secret>`), as `ak_<prefix>`, or as
+    the bare prefix; None when the text is none of these."""
+    match = _KEY_OR_PREFIX.match(key_or_prefix.strip())
+    return match["prefix"] if match else None
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    """Every key, newest first; the hashes stay in the database."""
+    return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc()))).all())
+
+
+@dataclass(frozen=True)
+class Revocation:
+    prefix: str
+    revoked: bool
+    reason: str | None = None
+    """Why nothing was revoked."""
+
+
+async def revoke_key(session: AsyncSession, key_or_prefix: str) -> Revocation:
+    """Revokes the key given whole or by prefix. A whole key must match its stored hash, so a
+    mistyped key cannot revoke another one that happens to share the prefix."""
+    prefix = key_prefix(key_or_prefix)
+    if prefix is None:
+        return Revocation(key_or_prefix[:12], False, "expected a key (ak_<8 hex>_<secret>) or "
+                                                     "its prefix (ak_<8 hex> or <8 hex>)")
+    row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None:
+        return Revocation(prefix, False, f"no key has the prefix {prefix}")
+    # Anything past the prefix makes it a whole key, which must be the one stored.
+    whole = key_or_prefix.strip() not in (prefix, f"{KEY_PREFIX}{prefix}")
+    if whole and row.key_hash != hash_key(key_or_prefix.strip()):
+        return Revocation(prefix, False, f"that is not the key with the prefix {prefix}")
+    if row.revoked_at is not None:
+        return Revocation(prefix, False, f"already revoked at {row.revoked_at.isoformat()}")
+    await session.execute(update(ApiKey).where(ApiKey.id == row.id, ApiKey.revoked_at.is_(None))
+                          .values(revoked_at=datetime.now(UTC)))
     await session.commit()
-    return result.first() is not None
+    return Revocation(prefix, True)
 
 
 class KeyCache:

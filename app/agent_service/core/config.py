@@ -7,11 +7,12 @@ missing or development connection string or an LLM provider that has no API key.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_DATABASE_URL = "postgresql://agent:agent@127.0.0.1:5432/agent"
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = "production"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # JSON lines everywhere; `console` is for a person reading a terminal, and only on request.
+    log_format: Literal["json", "console"] = "json"
     database_url: SecretStr = SecretStr(DEVELOPMENT_DATABASE_URL)
     redis_url: SecretStr = SecretStr(DEVELOPMENT_REDIS_URL)
     ready_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
@@ -124,3 +127,25 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+_CREDENTIALS = re.compile(r"(://[^/:@\s]*:)[^@\s]*@")
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per bad variable: its name, its value with secrets masked, what is wrong."""
+    secret_fields = {name for name, field in Settings.model_fields.items()
+                     if field.annotation in (SecretStr, SecretStr | None)}
+    lines = []
+    for problem in error.errors():
+        reason = str((problem.get("ctx") or {}).get("error") or problem["msg"])
+        if not problem["loc"]:  # a rule over several variables names them in its message
+            lines.append(reason)
+            continue
+        field = str(problem["loc"][0])
+        value = problem.get("input")
+        shown = "[redacted]" if field in secret_fields else _CREDENTIALS.sub(r"\1***@",
+                                                                              str(value))
+        lines.append(f"{field.upper()} = {shown!r} is invalid: {reason}")
+    return lines
+
