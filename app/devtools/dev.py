@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 
 from agent_service.auth.keys import create_key
+from agent_service.core.logging import configure_logging
 from agent_service.db.migrate import migrate
 from agent_service.db.session import make_engine, make_sessionmaker
 from devtools.servers import (
@@ -42,7 +45,24 @@ def _say(text: str = "") -> None:
     sys.stdout.flush()
 
 
+def _busy_port() -> str | None:
+    """A port `make dev` needs that something else already listens on, with what to do."""
+    for variable, port in (("API_PORT", API_PORT), ("WORKER_METRICS_PORT", WORKER_METRICS_PORT)):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return (f"port {port} is in use (another make dev?): stop that process, or pick "
+                        f"another port, e.g. {variable}={port + 1} make dev")
+    return None
+
+
 def main() -> int:
+    if (busy := _busy_port()) is not None:
+        _say(busy)
+        return 1
+    # This process logs too (the migration): the same JSON lines as the API and the worker.
+    configure_logging("INFO")
     with postgres_server() as database_url, redis_server() as redis_url:
         migrate(database_url, timeout_seconds=30)
         key = asyncio.run(_key(database_url))
@@ -81,6 +101,11 @@ Try it:
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   curl -s -N {base}/api/v1/research/$RUN/events -H '{auth}'
   curl -s {base}/api/v1/research/$RUN -H '{auth}'
+
+Manage API keys from another terminal (`agent-service keys --help`):
+
+  export {shlex.join(["DATABASE_URL=" + database_url])} ENVIRONMENT=development
+  venv/bin/agent-service keys list
 
 Ctrl-C stops the API, the worker, Redis and Postgres (their data is discarded).
 """)
