@@ -137,10 +137,48 @@ async def test_bad_input_is_a_422_naming_the_field(client: httpx.AsyncClient,
     assert field in error["message"]
 
 
-async def test_malformed_json_is_a_422(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
-    response = await client.post("/api/v1/research", content=b"{not json",
-                                 headers={**auth, "Content-Type": "application/json"})
+@pytest.mark.parametrize("path", ["/api/v1/research", "/api/v1/documents"])
+@pytest.mark.parametrize(("content", "content_type", "status", "message"), [
+    (b'{"question": "Why?",, }', "application/json", 422,
+     "invalid JSON at character 20: Expecting property name enclosed in double quotes"),
+    (b'{"question": "caf\xe9?"}', "application/json", 422,
+     "invalid JSON: the body is not UTF-8 text"),
+    (b'{"question": "Why is it so?"}', None, 415,
+     "expected Content-Type application/json, got none"),
+    (b"question=Why", "application/x-www-form-urlencoded", 415,
+     "expected Content-Type application/json, got application/x-www-form-urlencoded"),
+])
+async def test_body_errors_say_what_is_wrong_in_one_shape(
+        client: httpx.AsyncClient, auth: dict[str, str], path: str, content: bytes,
+        content_type: str | None, status: int, message: str) -> None:
+    headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
+    response = await client.post(path, content=content, headers=headers)
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["message"] == message
+    assert set(error) >= {"code", "message", "request_id"}
+    assert response.headers["X-Request-ID"] == error["request_id"]
+
+
+async def test_request_fields_are_not_coerced(client: httpx.AsyncClient,
+                                              auth: dict[str, str]) -> None:
+    response = await client.post("/api/v1/research", headers=auth,
+                                 json={"question": "A valid question?", "max_sources": "3"})
     assert response.status_code == 422
+    (field,) = response.json()["error"]["fields"]
+    assert field["field"] == "max_sources" and field["message"] == "Input should be a valid integer"
+
+
+async def test_limits_are_in_the_openapi_schema(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    create = schema["components"]["schemas"]["ResearchCreate"]["properties"]
+    assert (create["question"]["minLength"], create["question"]["maxLength"]) == (3, 4000)
+    assert (create["max_sources"]["minimum"], create["max_sources"]["maximum"]) == (1, 20)
+    document = schema["components"]["schemas"]["DocumentCreate"]["properties"]
+    assert document["content"]["maxLength"] == 200_000
+    (limit,) = [p for p in schema["paths"]["/api/v1/research"]["get"]["parameters"]
+                if p["name"] == "limit"]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
 
 
 async def test_oversized_bodies_are_refused_with_413(servers: dict[str, str], settings: Settings,

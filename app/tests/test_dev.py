@@ -55,6 +55,7 @@ def dev() -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 raise
+        process.stdout.close()
 
 
 def run(command: str, env: dict[str, str] | None = None) -> str:

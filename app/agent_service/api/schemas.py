@@ -22,15 +22,19 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[\w.:-]+$")]
 
 
+# Request bodies: unknown fields refused, and no coercion ("3" is not a number of sources).
+REQUEST = ConfigDict(extra="forbid", strict=True)
+
+
 class ResearchOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     tags: list[Tag] = Field(default_factory=list, max_length=10,
                             description="Labels to find the run by later.")
 
 
 class ResearchCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     question: Text = Field(min_length=3, max_length=4000,
                           description="What to research, in plain language.")
@@ -91,7 +95,7 @@ class RunPage(BaseModel):
 
 
 class DocumentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     title: Text = Field(min_length=1, max_length=500)
     content: Text = Field(min_length=1, max_length=200_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.exceptions
@@ -33,14 +34,43 @@ def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
                       "request_id": current_request_id.get(), **extra}}
 
 
+# What FastAPI answers when it cannot decode a JSON body at all (for JSON, that is not UTF-8).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+def _json_content_type(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _body_problem(request: Request, errors: Sequence[Any]) -> tuple[int, str] | None:
+    """A body that is not JSON at all, said in words, instead of a field error about it."""
+    for error in errors:
+        if error["type"] == "json_invalid":
+            position = error["loc"][-1]
+            reason = (error.get("ctx") or {}).get("error", "not JSON")
+            return 422, f"invalid JSON at character {position}: {reason}"
+        if tuple(error["loc"]) == ("body",) and not _json_content_type(request):
+            sent = request.headers.get("content-type") or "none"
+            return 415, f"expected Content-Type application/json, got {sent}"
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY and \
+                _json_content_type(request):
+            return JSONResponse(error_body(422, "invalid JSON: the body is not UTF-8 text"),
+                                status_code=422)
         return JSONResponse(error_body(exc.status_code, str(exc.detail)),
                             status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if (problem := _body_problem(request, exc.errors())) is not None:
+            status, message = problem
+            return JSONResponse(error_body(status, message), status_code=status)
         fields = [{"field": ".".join(str(p) for p in err["loc"] if p != "body"),
                    "message": err["msg"], "type": err["type"]} for err in exc.errors()]
         summary = "; ".join(f"{f['field'] or 'body'}: {f['message']}" for f in fields)
