@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import runpy
 import sys
 import threading
@@ -111,6 +112,8 @@ class Rendered:
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     invokes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged at warning level or above, as the CLI would show it once."""
 
     def of_type(self, type_token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_token]
@@ -352,7 +355,8 @@ def render(stack: str, overrides: Mapping[str, Any] | None = None,
     pulumi.runtime.set_all_config(config, secret_keys)
     # Each render is a fresh deployment: drop the previous run's root stack resource.
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
+                             logger=_program_logger(rendered))
     loop.run_until_complete(run_pulumi_func(program))
     loop.run_until_complete(wait_for_rpcs())
     root = runtime_settings.get_root_resource()
@@ -363,6 +367,25 @@ def render(stack: str, overrides: Mapping[str, Any] | None = None,
         if loop.run_until_complete(output.is_secret()):
             rendered.secret_outputs.add(key)
     return rendered
+
+
+class _Collect(logging.Handler):
+    def __init__(self, rendered: Rendered) -> None:
+        super().__init__(logging.WARNING)
+        self.rendered = rendered
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.rendered.warnings.append(record.getMessage())
+
+
+def _program_logger(rendered: Rendered) -> logging.Logger:
+    """The program's log lines (`pulumi.log`) for this render only, kept rather than printed:
+    the reports print each stack's once, as `pulumi up` shows them once per update."""
+    logger = logging.getLogger(f"{PROJECT}.program")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.handlers[:] = [_Collect(rendered)]
+    return logger
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None

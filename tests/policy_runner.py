@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,33 @@ class Violation:
 
 @dataclass
 class Outcome:
-    """Violations per rule for one stack, plus the rules that met an unknown value."""
+    """Violations per rule for one stack, the rules that met an unknown value, and the rules
+    that found nothing of theirs to check (no resource whose properties they read)."""
 
     enforcement: dict[str, str]
     violations: dict[str, list[Violation]] = field(default_factory=dict)
     unknown: dict[str, list[str]] = field(default_factory=dict)
+    not_applicable: set[str] = field(default_factory=set)
+
+
+class _Watched(Mapping[str, Any]):
+    """A resource's properties that remember being read: a rule that reads none of any
+    resource's properties had nothing to check on the stack."""
+
+    def __init__(self, target: Mapping[str, Any], seen: list[bool]) -> None:
+        self._target = target
+        self._seen = seen
+
+    def __getitem__(self, key: str) -> Any:
+        self._seen[0] = True
+        return self._target[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._seen[0] = True
+        return iter(self._target)
+
+    def __len__(self) -> int:
+        return len(self._target)
 
 
 def pack_config(stack: str) -> dict[str, Any]:
@@ -83,20 +105,26 @@ def _options(resource: Resource) -> PolicyResourceOptions:
                                  additional_secret_outputs=[])
 
 
+def _props(resource: Resource, seen: list[bool] | None,
+           props: Mapping[str, Any] | None = None) -> Any:
+    proxied = unknown_checking_proxy(dict(props if props is not None else resource.inputs))
+    return proxied if seen is None else _Watched(proxied, seen)
+
+
 def resource_args(resource: Resource, settings: Mapping[str, Any],
-                  props: Mapping[str, Any] | None = None) -> ResourceValidationArgs:
-    return ResourceValidationArgs(
-        resource.type, unknown_checking_proxy(dict(props if props is not None
-                                                   else resource.inputs)),
-        resource.urn, resource.name, _options(resource), None, dict(settings))
+                  props: Mapping[str, Any] | None = None,
+                  seen: list[bool] | None = None) -> ResourceValidationArgs:
+    return ResourceValidationArgs(resource.type, _props(resource, seen, props), resource.urn,
+                                  resource.name, _options(resource), None, dict(settings))
 
 
-def stack_args(resources: Sequence[Resource], settings: Mapping[str, Any]) -> StackValidationArgs:
+def stack_args(resources: Sequence[Resource], settings: Mapping[str, Any],
+               seen: list[bool] | None = None) -> StackValidationArgs:
     """The stack as the analyzer hands it over: each resource with its parent and dependencies
     (the CLI sends the resources a resource depends on, explicitly or through an input)."""
     policy_resources = {
-        r.urn: PolicyResource(r.type, unknown_checking_proxy(dict(r.inputs)), r.urn, r.name,
-                              _options(r), None, None, [], {})
+        r.urn: PolicyResource(r.type, _props(r, seen), r.urn, r.name, _options(r), None, None,
+                              [], {})
         for r in resources}
     for r in resources:
         entry = policy_resources[r.urn]
@@ -106,9 +134,10 @@ def stack_args(resources: Sequence[Resource], settings: Mapping[str, Any]) -> St
     return StackValidationArgs(list(policy_resources.values()), dict(settings))
 
 
-def check(policy: Policy, resources: Sequence[Resource],
-          settings: Mapping[str, Any]) -> tuple[list[Violation], list[str]]:
-    """Runs one rule the way the CLI's analyzer does; returns violations and unknown notes."""
+def check(policy: Policy, resources: Sequence[Resource], settings: Mapping[str, Any],
+          seen: list[bool] | None = None) -> tuple[list[Violation], list[str]]:
+    """Runs one rule the way the CLI's analyzer does; returns violations and unknown notes.
+    `seen[0]` becomes true when the rule reads any resource's properties."""
     violations: list[Violation] = []
     unknown: list[str] = []
 
@@ -120,12 +149,13 @@ def check(policy: Policy, resources: Sequence[Resource],
     if isinstance(policy, ResourceValidationPolicy):
         for resource in resources:
             try:
-                policy.validate(resource_args(resource, settings), report(resource.urn))
+                policy.validate(resource_args(resource, settings, seen=seen),
+                                report(resource.urn))
             except UnknownValueError as error:
                 unknown.append(f"{resource.urn}: {error.message}")
     elif isinstance(policy, StackValidationPolicy):
         try:
-            policy.validate(stack_args(resources, settings), report(None))
+            policy.validate(stack_args(resources, settings, seen), report(None))
         except UnknownValueError as error:
             unknown.append(error.message)
     return violations, unknown
@@ -139,15 +169,19 @@ def evaluate(rendered: Rendered, config: Mapping[str, Any] | None = None) -> Out
         outcome.enforcement[policy.name] = level
         if level == "disabled":
             continue
-        violations, unknown = check(policy, rendered.resources, settings)
+        seen = [False]
+        violations, unknown = check(policy, rendered.resources, settings, seen)
         outcome.violations[policy.name] = violations
+        if not seen[0]:
+            outcome.not_applicable.add(policy.name)
         if unknown:
             outcome.unknown[policy.name] = unknown
     return outcome
 
 
 def main() -> int:
-    outcomes = {stack: evaluate(render(stack)) for stack in STACKS}
+    rendered = {stack: render(stack) for stack in STACKS}
+    outcomes = {stack: evaluate(stack_rendered) for stack, stack_rendered in rendered.items()}
     width = max(len(p.name) for p in ALL_POLICIES)
     lines = [f"{'rule':<{width}}  " + "  ".join(f"{s:<27}" for s in STACKS)]
     blocking = 0
@@ -162,9 +196,14 @@ def main() -> int:
             elif found:
                 cells.append(f"{len(found)} violation(s) [{level}]")
                 blocking += len(found) if level == "mandatory" else 0
+            elif policy.name in outcome.not_applicable:
+                cells.append("n/a")
             else:
                 cells.append("pass")
         lines.append(f"{policy.name:<{width}}  " + "  ".join(f"{c:<27}" for c in cells))
+    for stack_rendered in rendered.values():
+        for warning in dict.fromkeys(stack_rendered.warnings):
+            lines.append(f"\nwarning: {warning}")
     for stack, outcome in outcomes.items():
         for violations in outcome.violations.values():
             for v in violations:

@@ -431,3 +431,21 @@ def test_helm_releases_count_as_dependents() -> None:
                                  {"chart": "kube-prometheus-stack"}), secret)
     (message,) = violations("k8s-workload-dependencies-replace-safely", secret, release)
     assert message.startswith("Release monitoring depends on Secret 'alertmanager'")
+
+
+def test_rules_with_nothing_to_check_are_not_applicable(stacks: dict[str, Rendered]) -> None:
+    local = evaluate(stacks["local"])
+    aws_rules = {policy.name for policy in ALL_POLICIES if policy.name.startswith(
+        ("rds-", "elasticache-", "eks-", "ecr-", "security-group-", "kms-", "required-tags"))}
+    assert aws_rules <= local.not_applicable
+    assert "k8s-run-as-non-root" not in local.not_applicable
+    assert not aws_rules & evaluate(stacks["prod"]).not_applicable
+
+
+def test_a_program_warning_is_kept_once_per_render_and_names_the_stack(
+        stacks: dict[str, Rendered]) -> None:
+    for stack, rendered in stacks.items():
+        receivers = [w for w in rendered.warnings if "no alert receiver" in w]
+        assert receivers == [f"stack {stack}: no alert receiver is configured "
+                             "(alertSlackWebhookUrl, alertPagerdutyRoutingKey or alertEmailTo): "
+                             "alerts are only visible in Alertmanager and Grafana"]
