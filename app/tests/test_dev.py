@@ -97,6 +97,11 @@ def test_make_dev_runs_what_its_banner_says(
         env[name] = value
     keys = json.loads(run(f"{AGENT_SERVICE} keys list", env))
     assert [k["name"] for k in keys] == ["make dev"] and keys[0]["revoked"] is False
+    created = json.loads(run(f"{AGENT_SERVICE} keys create --name laptop", env))
+    assert json.loads(run(f"{AGENT_SERVICE} keys revoke {created['key']}", env)) == {
+        "prefix": created["prefix"], "revoked": True}
+    listed = {k["name"]: k["revoked"] for k in json.loads(run(f"{AGENT_SERVICE} keys list", env))}
+    assert listed == {"make dev": False, "laptop": True}
 
     # Ctrl-C stops everything it started: the API's port is free again, and so is the
     # Postgres socket directory's server.
