@@ -19,6 +19,7 @@ from agent_service.auth.keys import KeyCache, revoke_key
 from agent_service.core.config import Settings
 from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.main import create_app
 
 pytestmark = pytest.mark.anyio
 QUESTION = {"question": "How does Kubernetes roll out a Deployment?", "max_sources": 3}
@@ -358,3 +359,58 @@ async def test_startup_objects_are_frozen_out_of_the_collectors_full_passes(
     async with api_client(settings) as http:
         assert (await http.get("/health")).status_code == 200
         assert gc.get_freeze_count() > 10_000
+
+
+async def test_an_unexpected_error_is_one_json_500_with_the_request_id(
+        settings: Settings, auth: dict[str, str]) -> None:
+    app = create_app(settings)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/broken", broken)
+    errors = logging.getLogger("agent_service.errors")
+    collected = Collected()
+    errors.addHandler(collected)
+    try:
+        async with app.router.lifespan_context(app):
+            # The transport re-raises whatever escapes the app: nothing must (a server would
+            # log it a second time, as a plain traceback).
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                response = await http.get("/api/v1/broken",
+                                          headers={**auth, "X-Request-ID": "bug-1"})
+    finally:
+        errors.removeHandler(collected)
+    assert response.status_code == 500
+    assert response.headers["X-Request-ID"] == "bug-1"
+    assert response.json()["error"] == {
+        "code": "internal_error", "message": "internal error; quote the request id to support",
+        "request_id": "bug-1"}
+    (logged,) = collected.events
+    assert logged["event"] == "unhandled error" and logged["request_id"] == "bug-1"
+
+
+@pytest.mark.parametrize("error", [
+    asyncpg.CannotConnectNowError("the database system is starting up"),
+    asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+])
+async def test_postgres_outages_from_asyncpg_are_503(settings: Settings,
+                                                     error: Exception) -> None:
+    """The hot path talks to Postgres through asyncpg directly: its outage errors must mean
+    "retry" (503), as the ORM's do, not "broken" (500)."""
+    app = create_app(settings)
+
+    async def unavailable() -> None:
+        raise error
+
+    app.add_api_route("/api/v1/outage", unavailable)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            response = await http.get("/api/v1/outage")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"
+    assert response.headers["X-Request-ID"] == response.json()["error"]["request_id"]

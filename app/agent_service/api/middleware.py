@@ -1,5 +1,5 @@
-"""The one ASGI middleware in front of the routes: body size limit, request id, metrics and
-the access log.
+"""The one ASGI middleware in front of the routes: body size limit, request id, metrics, the
+access log, and the last word on an unexpected error.
 
 One layer rather than three (or a library each): every layer wraps `send` and is resumed on
 every await of every request, and on the hot routes three of them cost about as much CPU as
@@ -22,6 +22,7 @@ from agent_service.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from agent_service.core.request_id import accepted_or_new, current_request_id
 
 log = structlog.get_logger("agent_service.access")
+errors = structlog.get_logger("agent_service.errors")
 _access_logged = logging.getLogger("agent_service.access")
 REQUEST_ID_HEADER = b"x-request-id"
 UNLOGGED_ROUTES = frozenset({"/health", "/ready", "/metrics"})
@@ -45,7 +46,10 @@ class Edge:
     - the request is counted and timed by route template (never the raw path) when its
       response starts, so a client holding its answer can never scrape /metrics ahead of its
       own request, and streamed responses count by time to first byte;
-    - one access-log line is written (INFO), except for probes and scrapes.
+    - one access-log line is written (INFO), except for probes and scrapes;
+    - an exception no handler took is logged once, as JSON with the request id, and answered
+      500 in the one error shape with the request id header. It is not passed on: the server
+      would log it a second time, and Starlette's outer handler answers without the header.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -103,6 +107,12 @@ class Edge:
                 await self._reject(respond)
                 return
             await self.app(scope, replay, respond)
+        except Exception:
+            if recorded:  # the response has started: too late to answer anything else
+                raise
+            errors.exception("unhandled error", path=scope["path"])
+            await self._send_error(respond, 500, "internal error; quote the request id to "
+                                                 "support")
         finally:
             if not recorded:
                 record(500)
@@ -129,8 +139,12 @@ class Edge:
         return replay
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(error_body(413, f"request body exceeds {self.max_bytes} bytes"))
-        await send({"type": "http.response.start", "status": 413,
+        await self._send_error(send, 413, f"request body exceeds {self.max_bytes} bytes")
+
+    @staticmethod
+    async def _send_error(send: Send, status: int, message: str) -> None:
+        body = json.dumps(error_body(status, message))
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body.encode()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 import structlog
@@ -23,9 +24,13 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
          500: "internal_error", 503: "unavailable"}
 # Failures to reach Postgres or Redis: the request may succeed later, so 503 + Retry-After
 # rather than a 500 (which the generic handler would also answer by dropping the connection).
+# asyncpg's own: a lost or refused connection (08xxx), a server starting, stopping or failing
+# over (57P0x: "the database system is starting up"), too many clients (53xxx).
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError,
-               TimeoutError)
+               TimeoutError, asyncpg.PostgresConnectionError,
+               asyncpg.exceptions.OperatorInterventionError,
+               asyncpg.exceptions.InsufficientResourcesError)
 RETRY_AFTER_SECONDS = 5
 
 
