@@ -64,7 +64,12 @@ def test_production_refuses_development_connection_strings(
         Settings()
 
 
-def test_production_refuses_a_provider_without_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_a_provider_without_its_key_is_refused_everywhere(monkeypatch: pytest.MonkeyPatch,
+                                                          environment: str) -> None:
+    # `make dev` runs with ENVIRONMENT=development: a worker there must refuse too, instead of
+    # starting and failing every run the API accepted.
+    monkeypatch.setenv("ENVIRONMENT", environment)
     monkeypatch.setenv("DATABASE_URL", "postgresql://a:b@db/x")
     monkeypatch.setenv("REDIS_URL", "redis://cache:6379/0")
     monkeypatch.setenv("LLM_PROVIDERS", "openai,offline")

@@ -97,7 +97,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
+    def _refuse_unusable_settings(self) -> Settings:
+        # In every environment: a provider without its key cannot serve a single call, and a
+        # worker that starts anyway would fail every run the API accepted (make dev included).
+        for provider, key in (("openai", self.openai_api_key),
+                              ("anthropic", self.anthropic_api_key)):
+            if provider in self.llm_providers and not (key and key.get_secret_value()):
+                raise ValueError(f"LLM_PROVIDERS includes {provider} but "
+                                 f"{provider.upper()}_API_KEY is empty")
         if self.environment == "development":
             return self
         # Silently falling back to development values would point production at localhost.
@@ -108,11 +115,6 @@ class Settings(BaseSettings):
             if value.get_secret_value() == default:
                 raise ValueError(f"{name} is unset or the development default; set it "
                                  "(or ENVIRONMENT=development for local runs)")
-        for provider, key in (("openai", self.openai_api_key),
-                              ("anthropic", self.anthropic_api_key)):
-            if provider in self.llm_providers and not (key and key.get_secret_value()):
-                raise ValueError(f"LLM_PROVIDERS includes {provider} but "
-                                 f"{provider.upper()}_API_KEY is empty")
         return self
 
     def prices(self) -> dict[str, tuple[Decimal, Decimal]]:
