@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import Rendered, Resource
-from replacement_rules import kind_of, replaced_by
+from replacement_rules import kind_of, replaced_by, value_at
 
 
 @dataclass
@@ -72,6 +72,9 @@ def plan(before: Rendered, after: Rendered) -> dict[str, Step]:
             continue
         kind = kind_of(resource.type)
         reasons = replaced_by(kind, olds, news) if kind else []
+        # `replace_on_changes` turns a change of those inputs into a replacement, as here.
+        reasons += [path for path in resource.replace_on_changes
+                    if value_at(olds, path) != value_at(news, path)]
         if reasons:
             fixed = not resource.autonamed
             steps[resource.urn] = Step(resource, "replace", reasons,
