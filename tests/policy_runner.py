@@ -201,9 +201,10 @@ def main() -> int:
             else:
                 cells.append("pass")
         lines.append(f"{policy.name:<{width}}  " + "  ".join(f"{c:<27}" for c in cells))
-    for stack_rendered in rendered.values():
+    # The CLI shows a program's warning under the stack being updated; here the stack says it.
+    for stack, stack_rendered in rendered.items():
         for warning in dict.fromkeys(stack_rendered.warnings):
-            lines.append(f"\nwarning: {warning}")
+            lines.append(f"\n[{stack}] warning: {warning}")
     for stack, outcome in outcomes.items():
         for violations in outcome.violations.values():
             for v in violations:

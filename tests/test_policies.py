@@ -21,6 +21,7 @@ from pulumi_policy.proxy import (
 
 from harness import ROOT, STACKS, Rendered, Resource
 from policy_runner import ALL_POLICIES, check, evaluate, pack_config, policy_config
+from policy_runner import main as policy_main
 
 POLICIES = {policy.name: policy for policy in ALL_POLICIES}
 HARDENED_CONTAINER: dict[str, Any] = {
@@ -442,10 +443,14 @@ def test_rules_with_nothing_to_check_are_not_applicable(stacks: dict[str, Render
     assert not aws_rules & evaluate(stacks["prod"]).not_applicable
 
 
-def test_a_program_warning_is_kept_once_per_render_and_names_the_stack(
-        stacks: dict[str, Rendered]) -> None:
-    for stack, rendered in stacks.items():
+def test_a_program_warning_is_kept_once_per_render_and_reported_per_stack(
+        stacks: dict[str, Rendered], capsys: pytest.CaptureFixture[str]) -> None:
+    for rendered in stacks.values():
         receivers = [w for w in rendered.warnings if "no alert receiver" in w]
-        assert receivers == [f"stack {stack}: no alert receiver is configured "
-                             "(alertSlackWebhookUrl, alertPagerdutyRoutingKey or alertEmailTo): "
-                             "alerts are only visible in Alertmanager and Grafana"]
+        assert receivers == ["no alert receiver is configured (alertSlackWebhookUrl, "
+                             "alertPagerdutyRoutingKey or alertEmailTo): alerts are only "
+                             "visible in Alertmanager and Grafana"]
+    policy_main()
+    report = capsys.readouterr().out
+    for stack in STACKS:
+        assert report.count(f"[{stack}] warning: no alert receiver") == 1

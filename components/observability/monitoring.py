@@ -74,9 +74,9 @@ class Monitoring(pulumi.ComponentResource):
         self._args = args
         m = args.settings
         if not m.has_receiver:
-            pulumi.log.warn(f"stack {pulumi.get_stack()}: no alert receiver is configured "
-                            "(alertSlackWebhookUrl, alertPagerdutyRoutingKey or alertEmailTo): "
-                            "alerts are only visible in Alertmanager and Grafana", self)
+            pulumi.log.warn("no alert receiver is configured (alertSlackWebhookUrl, "
+                            "alertPagerdutyRoutingKey or alertEmailTo): alerts are only visible "
+                            "in Alertmanager and Grafana", self)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.namespace, labels={
