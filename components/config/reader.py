@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from components.config.keys import KEYS_BY_NAME, SECRET_KEYS_BY_NAME, KeyType
@@ -24,6 +26,17 @@ _PARSERS: dict[KeyType, tuple[TypeAdapter[Any], str]] = {
     "boolean": (TypeAdapter(bool), "true or false"),
     "array": (TypeAdapter(list[str]), "a list of strings"),
 }
+
+
+def stack_file_values(directory: Path, stack: str) -> dict[str, Any]:
+    """What `Pulumi.<stack>.yaml` in `directory` sets in our namespace, keyed without it (values
+    as YAML reads them; secrets still encrypted); empty when there is no such file."""
+    path = directory / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return {}
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
 
 
 class ConfigError(ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from components.config.keys import KEYS, SECRET_KEYS, Key
-from components.config.reader import NAMESPACE
+from components.config.reader import NAMESPACE, stack_file_values
 
 ROOT = Path(__file__).resolve().parents[2]
 PULUMI_YAML = ROOT / "Pulumi.yaml"
@@ -108,14 +108,8 @@ def _shown(value: Any) -> str:
     return f"`{value}`"
 
 
-def _stack_values(stack: str) -> dict[str, Any]:
-    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix):]: v for k, v in config.items() if k.startswith(prefix)}
-
-
 def configuration_markdown() -> str:
-    stacks = {stack: _stack_values(stack) for stack in COMPARED_STACKS}
+    stacks = {stack: stack_file_values(ROOT, stack) for stack in COMPARED_STACKS}
     rows = [f"| `{key.name}` | {key.type} | {_shown(key.default)} | "
             + " | ".join(_shown(stacks[s].get(key.name)) for s in COMPARED_STACKS)
             + f" | {key.description} |" for key in KEYS]

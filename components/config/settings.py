@@ -16,7 +16,6 @@ from typing import Literal
 
 import pulumi
 import pulumi.runtime
-import yaml
 
 from components.config.keys import KEYS, KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.config.monitoring import MonitoringSettings, read_monitoring
@@ -35,7 +34,7 @@ from components.config.platform import (
     read_local,
     read_network,
 )
-from components.config.reader import NAMESPACE, ConfigError, ConfigReader
+from components.config.reader import NAMESPACE, ConfigError, ConfigReader, stack_file_values
 from components.config.service import ServiceSettings, read_service
 from components.config.tracing import TracingSettings, read_tracing
 
@@ -125,21 +124,13 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
                     cache, image, local, service, monitoring, tracing)
 
 
-def _stack_file_keys(stack: str) -> set[str]:
-    """Keys of our namespace in `Pulumi.<stack>.yaml`, so an unknown (say, misspelt) key there is
-    reported rather than silently ignored. Pulumi's API reads a key by name; it lists none."""
-    path = Path.cwd() / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        return set()
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):] for key in config if key.startswith(prefix)}
-
-
 def load_settings() -> Settings:
     """Reads and checks the config of the stack being deployed."""
     stack = pulumi.get_stack()
-    names = {key.name for key in KEYS} | set(SECRET_KEYS_BY_NAME) | _stack_file_keys(stack)
+    # Pulumi's API reads a key by name and lists none, so the stack file's keys are added: a
+    # misspelt key there is then reported rather than silently ignored.
+    names = {key.name for key in KEYS} | set(SECRET_KEYS_BY_NAME) | set(
+        stack_file_values(Path.cwd(), stack))
     raw = {name: value for name in names
            if (value := pulumi.runtime.get_config(f"{NAMESPACE}:{name}")) is not None}
     secret_keys = {name for name in raw if pulumi.runtime.is_config_secret(f"{NAMESPACE}:{name}")}
