@@ -17,7 +17,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agent_service.core.errors import error_body
+from agent_service.core.errors import INTERNAL_ERROR, error_body
 from agent_service.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from agent_service.core.request_id import accepted_or_new, current_request_id
 
@@ -111,8 +111,7 @@ class Edge:
             if recorded:  # the response has started: too late to answer anything else
                 raise
             errors.exception("unhandled error", path=scope["path"])
-            await self._send_error(respond, 500, "internal error; quote the request id to "
-                                                 "support")
+            await self._send_error(respond, 500, INTERNAL_ERROR)
         finally:
             if not recorded:
                 record(500)

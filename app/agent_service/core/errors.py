@@ -61,7 +61,12 @@ def _body_problem(request: Request, errors: Sequence[Any]) -> tuple[int, str] | 
     return None
 
 
+INTERNAL_ERROR = "internal error; quote the request id to support"
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers for errors a route raises on purpose or a dependency outage; an unexpected
+    exception is answered by the edge middleware (api/middleware.py), which sees it first."""
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY and \
@@ -91,9 +96,3 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error in UNAVAILABLE:
         app.add_exception_handler(error, unavailable)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
-        return JSONResponse(error_body(500, "internal error; quote the request id to support"),
-                            status_code=500)
