@@ -52,14 +52,8 @@ async def create_key(session: AsyncSession, name: str) -> tuple[str, ApiKey]:
     return key, row
 
 
+# A whole key (`ak_<prefix>_<secret>`), `ak_<prefix>`, or the bare prefix.
 _KEY_OR_PREFIX = re.compile(rf"^(?:{KEY_PREFIX})?(?P<prefix>[0-9a-f]{{8}})(?P<secret>_.+)?$")
-
-
-def key_prefix(key_or_prefix: str) -> str | None:
-    """The public prefix of a key given whole (`ak_<prefix>_<secret>`), as `ak_<prefix>`, or as
-    the bare prefix; None when the text is none of these."""
-    match = _KEY_OR_PREFIX.match(key_or_prefix.strip())
-    return match["prefix"] if match else None
 
 
 async def list_keys(session: AsyncSession) -> list[ApiKey]:
@@ -78,16 +72,17 @@ class Revocation:
 async def revoke_key(session: AsyncSession, key_or_prefix: str) -> Revocation:
     """Revokes the key given whole or by prefix. A whole key must match its stored hash, so a
     mistyped key cannot revoke another one that happens to share the prefix."""
-    prefix = key_prefix(key_or_prefix)
-    if prefix is None:
-        return Revocation(key_or_prefix[:12], False, "expected a key (ak_<8 hex>_<secret>) or "
-                                                     "its prefix (ak_<8 hex> or <8 hex>)")
+    given = key_or_prefix.strip()
+    match = _KEY_OR_PREFIX.match(given)
+    if match is None:
+        return Revocation(given[:12], False, "expected a key (ak_<8 hex>_<secret>) or its "
+                                             "prefix (ak_<8 hex> or <8 hex>)")
+    prefix = match["prefix"]
     row = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None:
         return Revocation(prefix, False, f"no key has the prefix {prefix}")
     # Anything past the prefix makes it a whole key, which must be the one stored.
-    whole = key_or_prefix.strip() not in (prefix, f"{KEY_PREFIX}{prefix}")
-    if whole and row.key_hash != hash_key(key_or_prefix.strip()):
+    if match["secret"] and row.key_hash != hash_key(given):
         return Revocation(prefix, False, f"that is not the key with the prefix {prefix}")
     if row.revoked_at is not None:
         return Revocation(prefix, False, f"already revoked at {row.revoked_at.isoformat()}")
