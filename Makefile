@@ -14,6 +14,8 @@ export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
 # the monitoring tests) and wrk (bench-app). sudo only when not already root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+# up, preview and destroy say what to install instead of failing with "command not found".
+REQUIRE_PULUMI = command -v pulumi >/dev/null || { echo "make $@ needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
 define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
@@ -65,17 +67,17 @@ bench-program: $(STAMP) ## Time the program's evaluation of every stack (JSON)
 	$(BIN)/python benchmarks/bench_program.py
 
 up: $(STAMP) ## Deploy the local stack to the current kubeconfig context
-	@command -v pulumi >/dev/null || { echo "make up needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
+	@$(REQUIRE_PULUMI)
 	@pulumi whoami >/dev/null 2>&1 || pulumi login --local
 	pulumi stack select --create $(STACK) --secrets-provider passphrase
 	pulumi up --stack $(STACK) --yes
 
 preview: $(STAMP) ## Preview STACK (default local) with a diff
-	@command -v pulumi >/dev/null || { echo "needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
+	@$(REQUIRE_PULUMI)
 	pulumi preview --stack $(STACK) --diff
 
 destroy: ## Tear down STACK (default local); stateful resources need protectState false first
-	@command -v pulumi >/dev/null || { echo "make destroy needs the Pulumi CLI: https://www.pulumi.com/docs/install/"; exit 1; }
+	@$(REQUIRE_PULUMI)
 	pulumi destroy --stack $(STACK) --yes
 
 clean: ## Remove the virtualenv and caches
