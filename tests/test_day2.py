@@ -8,6 +8,8 @@ and nothing is replaced delete-before-replace except what the change itself must
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -190,3 +192,53 @@ def test_autoscaled_replicas_are_the_autoscalers(stacks: dict[str, Rendered], st
         deployment = stacks[stack].named(name, "kubernetes:apps/v1:Deployment")
         assert "replicas" not in deployment.inputs["spec"]
         assert deployment.ignore_changes == ("spec.replicas",)
+
+
+# --- the upgrade itself: released fixed names become auto-named ones ------------------------
+
+RELEASED_NAMES = {  # logical name -> the fixed metadata.name the previous release gave it
+    "agent-config": "agent-service-config", "agent-secrets": "agent-service-secrets",
+    "agent-migrate": "agent-service-migrate-0123456789", "data-postgres": "postgres",
+    "data-valkey": "valkey", "monitoring-grafana-admin": "grafana-admin",
+    "monitoring-alertmanager-config": "alertmanager-agent-platform",
+    "tracing-jaeger-config": "jaeger-config",
+}
+
+
+def as_released(current: Rendered) -> Rendered:
+    """The state the previous release left: the same objects under their fixed names, and every
+    reference to them (envFrom, chart values) spelling those names."""
+    renames = {r.k8s_name: RELEASED_NAMES[r.name] for r in current.resources
+               if r.autonamed and r.name in RELEASED_NAMES}
+    resources = []
+    for resource in current.resources:
+        text = json.dumps(resource.inputs)
+        for new, old in renames.items():
+            text = text.replace(f'"{new}"', f'"{old}"')
+        inputs = json.loads(text)
+        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+        annotations.pop("pulumi.com/autonamed", None)
+        resources.append(dataclasses.replace(resource, inputs=inputs))
+    assert set(renames.values()) == {
+        RELEASED_NAMES[r.name] for r in current.resources if r.name in RELEASED_NAMES
+        and r.autonamed}
+    return Rendered(current.stack, resources)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_upgrading_from_fixed_names_rolls_once_and_deletes_nothing_first(
+        stacks: dict[str, Rendered], stack: str) -> None:
+    current = stacks[stack]
+    steps = plan(as_released(current), current)
+    renamed = {f"{s.resource.type.rsplit(':', 1)[-1]}/{s.resource.name}" for s in steps.values()
+               if s.op == "replace"}
+    expected = {"ConfigMap/agent-config", "Secret/agent-secrets", "Job/agent-migrate",
+                "Secret/monitoring-grafana-admin", "Secret/monitoring-alertmanager-config"}
+    if stack == "local":
+        expected |= {"Secret/data-postgres", "Secret/data-valkey"}
+    if stack == "prod":
+        expected |= {"ConfigMap/tracing-jaeger-config"}
+    assert renamed == expected
+    # Each new object is created before its old one is deleted; what reads them is updated.
+    assert not [s for s in steps.values() if s.delete_before_replace]
+    assert_no_outage(steps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -14,11 +15,13 @@ _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
-def anchors(page: Path) -> set[str]:
+@functools.cache
+def anchors(page: Path) -> frozenset[str]:
     """GitHub's heading anchors: lower-case, punctuation dropped, spaces as dashes."""
     text = _FENCE.sub("", page.read_text(encoding="utf-8"))
     headings = re.findall(r"^#+\s+(.*)$", text, re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    return frozenset(re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+                     for h in headings)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
