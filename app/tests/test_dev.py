@@ -16,15 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devtools.servers import APP_DIR, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = APP_DIR.parent
 AGENT_SERVICE = Path(sys.executable).parent / "agent-service"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
