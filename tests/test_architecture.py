@@ -35,18 +35,22 @@ def modules(root: Path, package: str) -> dict[str, Path]:
     return found
 
 
+def imported(path: Path) -> set[str]:
+    """Every absolute import of a module, wherever it stands, with `from x import y` as both `x`
+    and `x.y` (y may be a submodule)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
 def import_graph(found: Mapping[str, Path]) -> dict[str, set[str]]:
     """Module -> the modules of `found` it imports, anywhere in its source."""
-    graph: dict[str, set[str]] = {}
-    for name, path in found.items():
-        targets: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                targets |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        graph[name] = {t for t in targets if t in found and t != name}
-    return graph
+    return {name: {t for t in imported(path) if t in found and t != name}
+            for name, path in found.items()}
 
 
 def cycles(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
@@ -133,15 +137,10 @@ def test_the_program_declares_every_package_it_imports() -> None:
     sources = [ROOT / "__main__.py", *modules(ROOT, "components").values()]
     missing = set()
     for path in sources:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module and \
-                not node.level else []
-            for name in names:
-                top = name.split(".")[0]
-                if top in sys.stdlib_module_names or top == "components":
-                    continue
-                for distribution in distributions.get(top, [top]):
-                    if distribution.lower().replace("_", "-") not in pinned:
-                        missing.add(f"{path.relative_to(ROOT)} imports {top} ({distribution})")
+        for top in {name.split(".")[0] for name in imported(path)}:
+            if top in sys.stdlib_module_names or top == "components":
+                continue
+            for distribution in distributions.get(top, [top]):
+                if distribution.lower().replace("_", "-") not in pinned:
+                    missing.add(f"{path.relative_to(ROOT)} imports {top} ({distribution})")
     assert missing == set()
