@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import structlog
 import typer
@@ -21,9 +21,10 @@ import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent_service.auth.keys import create_key, list_keys, revoke_key
+from agent_service.auth.keys import check_scopes, create_key, list_keys, revoke_key
 from agent_service.core.config import Settings, get_settings, settings_problems
 from agent_service.core.logging import configure_logging
+from agent_service.db.models import DEFAULT_SCOPES, DEFAULT_TENANT, SCOPES
 from agent_service.db.session import make_engine, make_sessionmaker
 
 SETTINGS_ERROR = 3
@@ -34,6 +35,8 @@ keys = typer.Typer(help="Create, list and revoke API keys (JSON on stdout).",
                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
 audit = structlog.get_logger("agent_service.audit")
+SCOPE_HELP = (f"Repeat for several: {', '.join(SCOPES)} (admin: every scope, and the shared "
+              f"documents). Default: {' '.join(DEFAULT_SCOPES)}.")
 
 
 def _settings(*, stderr: bool = False) -> Settings:
@@ -93,19 +96,34 @@ def _print(document: Any) -> None:
 
 
 @keys.command("create")
-def create(name: str = typer.Option(..., help="Who or what the key is for.")) -> None:
+def create(
+    name: str = typer.Option(..., help="Who or what the key is for."),
+    tenant: str = typer.Option(DEFAULT_TENANT,
+                               help="Whose documents the key sees and manages."),
+    scope: Annotated[list[str] | None, typer.Option(help=SCOPE_HELP)] = None,
+) -> None:
     """Create a key and print it once; only its hash is stored."""
-    key, row = _in_session(_settings(stderr=True), lambda s: create_key(s, name))
-    audit.info("api key created", prefix=row.prefix, name=name)
-    _print({"key": key, "prefix": row.prefix, "name": row.name, "id": str(row.id)})
+    try:
+        scopes = check_scopes(scope or DEFAULT_SCOPES)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--scope") from error
+    if not tenant.strip() or len(tenant) > 100:
+        raise typer.BadParameter(f"{tenant!r}: 1 to 100 characters", param_hint="--tenant")
+    key, row = _in_session(_settings(stderr=True),
+                           lambda s: create_key(s, name, tenant, scopes))
+    audit.info("api key created", prefix=row.prefix, name=name, tenant=tenant, scopes=scopes)
+    _print({"key": key, "prefix": row.prefix, "name": row.name, "id": str(row.id),
+            "tenant": row.tenant, "scopes": row.scopes})
 
 
 @keys.command("list")
 def list_() -> None:
-    """Print every key (prefix, name, created, revoked), newest first; never a secret."""
+    """Print every key (prefix, name, tenant, scopes, created, revoked), newest first; never
+    a secret."""
     rows = _in_session(_settings(stderr=True), list_keys)
-    _print([{"prefix": row.prefix, "name": row.name, "id": str(row.id),
-             "created_at": row.created_at.isoformat(), "revoked": row.revoked_at is not None,
+    _print([{"prefix": row.prefix, "name": row.name, "id": str(row.id), "tenant": row.tenant,
+             "scopes": row.scopes, "created_at": row.created_at.isoformat(),
+             "revoked": row.revoked_at is not None,
              "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None}
             for row in rows])
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agent_service.auth.keys import create_key
+from agent_service.auth.keys import create_key, hash_key
 from agent_service.core.config import Settings
+from agent_service.db import runs
+from agent_service.db.models import DEFAULT_SCOPES, DEFAULT_TENANT, ApiKey
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.jobs.worker import build_worker
 from agent_service.main import create_app
@@ -50,12 +55,39 @@ async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-async def new_key(settings: Settings, name: str = "tests") -> str:
-    engine = make_engine(settings.database_url.get_secret_value(), pool_size=1)
-    async with make_sessionmaker(engine)() as session:
-        key, _ = await create_key(session, name)
-    await engine.dispose()
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database, disposed on exit."""
+    engine = make_engine(settings.database_url.get_secret_value(), pool_size=4)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def new_key(settings: Settings, name: str = "tests", tenant: str = DEFAULT_TENANT,
+                  scopes: Sequence[str] = DEFAULT_SCOPES) -> str:
+    async with database(settings) as engine, make_sessionmaker(engine)() as session:
+        key, _ = await create_key(session, name, tenant, scopes)
     return key
+
+
+async def key_id(sessions: async_sessionmaker[AsyncSession], key: str) -> uuid.UUID:
+    async with sessions() as session:
+        found = await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key)))
+    assert found is not None
+    return found
+
+
+async def save_runs(sessions: async_sessionmaker[AsyncSession], api_key_id: uuid.UUID,
+                    ids: Sequence[uuid.UUID], question: str = "Who picks me up?",
+                    request_id: str | None = None,
+                    trace_context: dict[str, str] | None = None) -> None:
+    """Saves queued runs as the API does (db/runs.py)."""
+    async with sessions() as session:
+        for run_id in ids:
+            await runs.save(session, run_id, api_key_id, question, 3, {}, request_id,
+                            trace_context)
 
 
 @contextlib.asynccontextmanager

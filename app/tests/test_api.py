@@ -7,17 +7,22 @@ import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as redis
+import sqlalchemy.exc
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from sqlalchemy import text
-from support import Collected, api_client, make_settings, new_key
+from sqlalchemy.ext.asyncio import AsyncSession
+from support import Collected, api_client, database, make_settings, new_key
 
 from agent_service.auth.keys import KeyCache, revoke_key
+from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.config import Settings
-from agent_service.db.hot_path import create_pool
 from agent_service.db.session import make_engine, make_sessionmaker
 from agent_service.main import create_app
 
@@ -40,22 +45,23 @@ async def test_a_wrong_key_is_refused(client: httpx.AsyncClient) -> None:
     assert response.json()["error"]["message"] == "invalid or revoked API key"
 
 
+class CountingSession:
+    """A real session, counting the look-ups that reach Postgres."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session, self.lookups = session, 0
+
+    async def scalar(self, statement: Any) -> Any:
+        self.lookups += 1
+        return await self.session.scalar(statement)
+
+
 async def test_a_refused_key_is_looked_up_once_per_cache_period(settings: Settings,
                                                                  api_key: str) -> None:
-    pool = await create_pool(settings.database_url.get_secret_value(), 1)
-
-    class CountingPool:
-        """The real pool, counting the look-ups that reach Postgres."""
-
-        lookups = 0
-
-        async def fetchrow(self, query: str, *args: object) -> asyncpg.Record | None:
-            self.lookups += 1
-            return await pool.fetchrow(query, *args)
-
-    counting, cache = CountingPool(), KeyCache(ttl=60)
-    spy = cast(asyncpg.Pool, counting)
-    try:
+    cache = KeyCache(ttl=60)
+    async with database(settings) as engine, make_sessionmaker(engine)() as session:
+        counting = CountingSession(session)
+        spy = cast(AsyncSession, counting)
         for _ in range(5):
             assert await cache.authenticate(spy, "ak_00000000_nope") is None
         assert counting.lookups == 1
@@ -64,8 +70,23 @@ async def test_a_refused_key_is_looked_up_once_per_cache_period(settings: Settin
         assert counting.lookups == 2
         assert await KeyCache(ttl=0).authenticate(spy, "ak_00000000_nope") is None
         assert counting.lookups == 3
-    finally:
-        await pool.close()
+
+
+async def test_a_full_key_cache_forgets_the_least_recently_used_key_only(
+        settings: Settings) -> None:
+    class SmallCache(KeyCache):
+        MAX_ENTRIES = 2
+
+    cache = SmallCache(ttl=60)
+    async with database(settings) as engine, make_sessionmaker(engine)() as session:
+        counting = CountingSession(session)
+        spy = cast(AsyncSession, counting)
+        for key in ("ak_00000001_a", "ak_00000002_b", "ak_00000003_c", "ak_00000003_c",
+                    "ak_00000002_b"):
+            await cache.authenticate(spy, key)
+        assert counting.lookups == 3, "the two most recent keys stay cached"
+        await cache.authenticate(spy, "ak_00000001_a")
+        assert counting.lookups == 4, "the oldest was evicted"
 
 
 async def test_a_revoked_key_stops_working(servers: dict[str, str], api_key: str) -> None:
@@ -288,9 +309,8 @@ async def test_rate_limit_answers_429_with_retry_after(servers: dict[str, str],
 
 async def test_submissions_over_the_limit_are_refused_and_not_saved(
         servers: dict[str, str], settings: Settings, auth: dict[str, str]) -> None:
-    # Submit charges the limit in the same batch as its INSERT (api/batches.py). Sent at
-    # once, these requests share batches: a key over its limit must not hold up or take
-    # the places of another key's runs, and a refused run must not be saved.
+    # Sent at once: a key over its limit must not hold up or take the places of another
+    # key's runs, and a refused run must not be saved.
     strict = make_settings(servers, rate_limit="3/minute")
     other = {"Authorization": f"Bearer {await new_key(settings, 'other')}"}
     async with api_client(strict) as http:
@@ -324,6 +344,32 @@ async def test_invalid_submissions_count_against_the_limit_and_429_comes_first(
         valid = await http.post("/api/v1/research", json=QUESTION, headers=auth)
     assert statuses == [422, 422, 429]
     assert valid.status_code == 429
+
+
+async def test_a_body_that_is_not_json_is_refused_before_the_key_is_checked(
+        client: httpx.AsyncClient) -> None:
+    """FastAPI parses a JSON body before it runs any dependency: the README says so."""
+    response = await client.post("/api/v1/research", content=b"{not json",
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("invalid JSON at character 1")
+
+
+async def test_concurrent_checks_admit_exactly_the_limit(settings: Settings) -> None:
+    client = redis.from_url(settings.redis_url.get_secret_value())
+    limiter = RateLimiter(client, settings.redis_url.get_secret_value(), "5/minute")
+    key = f"key-{uuid.uuid4()}"
+    other = f"key-{uuid.uuid4()}"
+    try:
+        verdicts = await asyncio.gather(*(limiter.check(key) for _ in range(12)),
+                                        *(limiter.check(other) for _ in range(3)))
+    finally:
+        await client.aclose()
+    mine, theirs = verdicts[:12], verdicts[12:]
+    assert sorted(mine, key=lambda wait: wait or 0)[:5] == [None] * 5
+    assert sum(wait is None for wait in mine) == 5
+    assert all(wait is None or 1 <= wait <= 60 for wait in mine)
+    assert theirs == [None] * 3
 
 
 async def test_documents_can_be_added_listed_and_deleted(client: httpx.AsyncClient,
@@ -391,26 +437,45 @@ async def test_an_unexpected_error_is_one_json_500_with_the_request_id(
     assert logged["event"] == "unhandled error" and logged["request_id"] == "bug-1"
 
 
-@pytest.mark.parametrize("error", [
-    asyncpg.CannotConnectNowError("the database system is starting up"),
-    asyncpg.TooManyConnectionsError("sorry, too many clients already"),
-    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+def _wrapped(error: Exception) -> Exception:
+    """`error` as SQLAlchemy raises it: a DBAPIError raised from the driver's exception."""
+    try:
+        try:
+            raise error
+        except Exception as driver_error:
+            raise sqlalchemy.exc.DBAPIError("SELECT 1", None, driver_error) from driver_error
+    except sqlalchemy.exc.DBAPIError as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (asyncpg.CannotConnectNowError("the database system is starting up"), 503),
+    (asyncpg.TooManyConnectionsError("sorry, too many clients already"), 503),
+    (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+     503),
+    (_wrapped(asyncpg.CannotConnectNowError("the database system is starting up")), 503),
+    (_wrapped(asyncpg.TooManyConnectionsError("sorry, too many clients already")), 503),
+    (sqlalchemy.exc.TimeoutError("QueuePool limit of size 10 overflow 0 reached"), 503),
+    (RedisConnectionError("Connection refused"), 503),
+    # Errors from the same libraries that are not an outage are bugs: 500.
+    (_wrapped(asyncpg.UndefinedColumnError('column "tenant" does not exist')), 500),
+    (ResponseError("WRONGTYPE"), 500),
 ])
-async def test_postgres_outages_from_asyncpg_are_503(settings: Settings,
-                                                     error: Exception) -> None:
-    """The hot path talks to Postgres through asyncpg directly: its outage errors must mean
-    "retry" (503), as the ORM's do, not "broken" (500)."""
+async def test_outages_are_503_and_other_library_errors_500(settings: Settings,
+                                                             error: Exception,
+                                                             status: int) -> None:
     app = create_app(settings)
 
-    async def unavailable() -> None:
+    async def failing() -> None:
         raise error
 
-    app.add_api_route("/api/v1/outage", unavailable)
+    app.add_api_route("/api/v1/outage", failing)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             response = await http.get("/api/v1/outage")
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "5"
-    assert response.json()["error"]["code"] == "unavailable"
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == ("unavailable" if status == 503
+                                                else "internal_error")
+    assert (response.headers.get("retry-after") == "5") is (status == 503)
     assert response.headers["X-Request-ID"] == response.json()["error"]["request_id"]

@@ -18,14 +18,13 @@ import pytest
 from devtools.servers import APP_DIR, service_env
 from llm_server import Behaviour, FakeLLM, fake_llm
 from sqlalchemy import func, select
-from support import api_client, make_settings, running_worker, wait_for_status
+from support import api_client, database, make_settings, running_worker, wait_for_status
 
-from agent_service.agent.search import search_many
+from agent_service.agent.search import search
 from agent_service.core.config import Settings
-from agent_service.db.hot_path import create_pool
-from agent_service.db.models import RunEvent
+from agent_service.db import runs
+from agent_service.db.models import DEFAULT_TENANT, RunEvent
 from agent_service.db.session import make_engine, make_sessionmaker
-from agent_service.jobs import runs
 from agent_service.jobs.queue import TASK, make_queue
 
 pytestmark = pytest.mark.anyio
@@ -112,15 +111,18 @@ async def test_complete_is_written_once_even_when_racing(settings: Settings,
                                                          auth: dict[str, str]) -> None:
     run_id = (await client.post("/api/v1/research", headers=auth,
                                 json={"question": QUESTION})).json()["id"]
-    pool = await create_pool(settings.database_url.get_secret_value(), size=4)
-    assert await runs.claim(pool, run_id) is not None
+    async with database(settings) as engine:
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session:
+            assert await runs.claim(session, run_id) is not None
 
-    async def finish(answer: str) -> bool:
-        return await runs.complete(pool, run_id, answer=answer, sources=[], prompt_tokens=1,
-                                   completion_tokens=1, cost_usd=Decimal(0))
+        async def finish(answer: str) -> bool:
+            async with sessions() as session:
+                return await runs.complete(session, run_id, answer=answer, sources=[],
+                                           prompt_tokens=1, completion_tokens=1,
+                                           cost_usd=Decimal(0))
 
-    results = await asyncio.gather(*(finish(f"answer {n}") for n in range(4)))
-    await pool.close()
+        results = await asyncio.gather(*(finish(f"answer {n}") for n in range(4)))
     assert sorted(results) == [False, False, False, True]
 
 
@@ -300,18 +302,17 @@ async def test_metrics_cover_requests_runs_queue_and_llm(
     assert 'llm_cache_hits_total{model="offline-extractive-v1",provider="offline"}' in text
 
 
-async def test_search_many_ranks_each_query_on_its_own(client: httpx.AsyncClient,
-                                                       auth: dict[str, str],
-                                                       settings: Settings) -> None:
+async def test_search_ranks_by_matching_words(client: httpx.AsyncClient,
+                                             auth: dict[str, str], settings: Settings) -> None:
     await ingest(client, auth)
-    pool = await create_pool(settings.database_url.get_secret_value(), 1)
-    try:
-        results = await search_many(pool, ["readiness probe traffic", "?!", "pasta",
-                                           "zeppelin", "rolling update"], limit=1)
-        both = await search_many(pool, ["rolling update"], limit=5)
-    finally:
-        await pool.close()
+    async with database(settings) as engine, make_sessionmaker(engine)() as session:
+        results = [await search(session, query, DEFAULT_TENANT, limit=1)
+                   for query in ["readiness probe traffic", "?!", "pasta", "zeppelin",
+                                 "rolling update"]]
+        both = await search(session, "rolling update", DEFAULT_TENANT, limit=5)
+        elsewhere = await search(session, "rolling update", "another-tenant", limit=5)
     assert [[hit.title for hit in found] for found in results] == [
         ["Readiness probes"], [], ["Cooking pasta"], [], ["Rolling updates"]]
-    assert [hit.title for hit in both[0]] == ["Rolling updates", "Readiness probes"]
-    assert both[0][0].rank > both[0][1].rank
+    assert [hit.title for hit in both] == ["Rolling updates", "Readiness probes"]
+    assert both[0].rank > both[1].rank
+    assert elsewhere == [], "another tenant's documents are not searched"

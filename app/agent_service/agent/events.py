@@ -8,30 +8,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import asyncpg
 import redis.asyncio as redis
+import structlog
+from sqlalchemy import func, insert, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.core.batching import MicroBatcher
+from agent_service.core.outage import is_outage
+from agent_service.db.models import ResearchRun, RunEvent
 
-# One statement for any number of events: each event, and for those with a heartbeat the run's
-# liveness mark and status (so a worker learns of a cancel for free). Ids are drawn from the
-# table's sequence in the CTE so each input row gets its own id back; a run has at most one
-# event in a batch (it awaits each), so its ids still grow in the order it emitted them. An
-# UPDATE that matches no row is harmless.
-_RECORD = """
-WITH new AS (
-    SELECT nextval(pg_get_serial_sequence('run_events', 'id')) AS id, e.*
-    FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bool[]) WITH ORDINALITY
-        AS e (run_id, type, data, beat, n)
-), event AS (
-    INSERT INTO run_events (id, run_id, type, data) SELECT id, run_id, type, data FROM new
-), beat AS (
-    UPDATE research_runs SET heartbeat_at = now()
-    WHERE id IN (SELECT run_id FROM new WHERE beat) RETURNING id, status
-)
-SELECT new.id, beat.status FROM new LEFT JOIN beat ON new.beat AND beat.id = new.run_id
-ORDER BY new.n
-"""
+log = structlog.get_logger(__name__)
 
 
 def channel(run_id: str) -> str:
@@ -46,31 +32,51 @@ class Event:
     heartbeat: bool = False
 
 
-async def record_events(pool: asyncpg.Pool, client: redis.Redis,
+async def record_events(engine: AsyncEngine, client: redis.Redis,
                         events: list[Event]) -> list[str | None]:
-    """Stores, then publishes, the events: one statement and one Redis pipeline. Returns, per
+    """Stores, then publishes, the events: one transaction and one Redis pipeline. Returns, per
     event, the run's status for a heartbeat, else None.
 
-    Publishing follows the commit, so a live stream never announces an event the table lacks.
-    Workers pass a pool whose sessions run with synchronous_commit off (db/hot_path.py):
-    events are progress telemetry, and not waiting for the WAL flush is worth losing the last
-    few of them in a database crash. Results and state changes still commit durably.
+    With each event flagged `heartbeat`, the run's liveness mark is touched in the same
+    transaction and its status read back, so a worker learns of a cancel for free. Publishing
+    follows the commit, so a live stream never announces an event the table lacks. The
+    transaction commits without waiting for the WAL flush (synchronous_commit off): events are
+    progress telemetry, and not waiting is worth losing the last few of them in a database
+    crash. Results and state changes still commit durably.
     """
-    rows = await pool.fetch(
-        _RECORD, [uuid.UUID(e.run_id) for e in events], [e.kind for e in events],
-        [e.data for e in events], [e.heartbeat for e in events])
-    async with client.pipeline(transaction=False) as pipe:
-        for event, row in zip(events, rows, strict=True):
-            pipe.publish(channel(event.run_id), json.dumps(
-                {"id": row["id"], "type": event.kind, "data": event.data}))
-        await pipe.execute()
-    return [row["status"] for row in rows]
+    beats = list({uuid.UUID(e.run_id) for e in events if e.heartbeat})
+    async with engine.begin() as connection:
+        await connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        ids = (await connection.execute(
+            insert(RunEvent).returning(RunEvent.id, sort_by_parameter_order=True),
+            [{"run_id": uuid.UUID(e.run_id), "type": e.kind, "data": e.data}
+             for e in events])).scalars().all()
+        statuses: dict[str, str] = {}
+        if beats:
+            statuses = {str(run_id): status for run_id, status in (await connection.execute(
+                update(ResearchRun).where(ResearchRun.id.in_(beats))
+                .values(heartbeat_at=func.now())
+                .returning(ResearchRun.id, ResearchRun.status))).all()}
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for event, event_id in zip(events, ids, strict=True):
+                pipe.publish(channel(event.run_id), json.dumps(
+                    {"id": event_id, "type": event.kind, "data": event.data}))
+            await pipe.execute()
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        # Stored is recorded: a client that lost the live stream replays from the table when
+        # it reconnects with Last-Event-ID. Raising would store the events a second time.
+        log.warning("run events stored but not published: Redis unavailable",
+                    events=len(events))
+    return [statuses.get(e.run_id) if e.heartbeat else None for e in events]
 
 
-async def record_event(pool: asyncpg.Pool, client: redis.Redis, run_id: str, kind: str,
+async def record_event(engine: AsyncEngine, client: redis.Redis, run_id: str, kind: str,
                        data: dict[str, Any], heartbeat: bool = False) -> str | None:
     """One event (`record_events`), for callers that emit rarely, such as a cancel."""
-    return (await record_events(pool, client, [Event(run_id, kind, data, heartbeat)]))[0]
+    return (await record_events(engine, client, [Event(run_id, kind, data, heartbeat)]))[0]
 
 
 class EventLog:
@@ -78,9 +84,9 @@ class EventLog:
     events are most of a run's round trips, and the ones that concurrent runs emit together
     share one statement and one pipeline."""
 
-    def __init__(self, pool: asyncpg.Pool, client: redis.Redis) -> None:
+    def __init__(self, engine: AsyncEngine, client: redis.Redis) -> None:
         self._batches: MicroBatcher[Event, str | None] = MicroBatcher(
-            partial(record_events, pool, client))
+            partial(record_events, engine, client))
 
     async def record(self, run_id: str, kind: str, data: dict[str, Any],
                      heartbeat: bool = False) -> str | None:

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
-
-from agent_service.agent.search import Hit, search_many
+from agent_service.agent.search import Hit
 from agent_service.agent.text import best_sentence, keywords
 from agent_service.llm.base import LLMRequest, Passage
 from agent_service.llm.router import LLMRouter
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 CancelCheck = Callable[[], Awaitable[bool]]
+Search = Callable[[str, int], Awaitable[list[Hit]]]
+"""(query, limit) -> the best hits in the documents this run may read (agent/search.py)."""
 
 PLAN_SYSTEM = ("You plan research. Reply with up to three short search queries for a keyword "
                "search engine, one per line, and nothing else.")
@@ -53,13 +53,12 @@ class AgentResult:
 
 
 class ResearchAgent:
-    def __init__(self, router: LLMRouter, pool: asyncpg.Pool, budget: Budget) -> None:
+    def __init__(self, router: LLMRouter, budget: Budget) -> None:
         self.router = router
-        self.pool = pool
         self.budget = budget
 
-    async def run(self, question: str, max_sources: int, emit: Emit,
-                  cancelled: CancelCheck) -> AgentResult:
+    async def run(self, question: str, max_sources: int, emit: Emit, cancelled: CancelCheck,
+                  search: Search) -> AgentResult:
         deadline = time.monotonic() + self.budget.wall_clock_seconds
         result = AgentResult(answer="", sources=[])
 
@@ -91,11 +90,9 @@ class ResearchAgent:
         await emit("plan", {"queries": queries})
 
         hits: dict[str, Hit] = {}
-        # Every query's search in one round trip; the loop below still takes them one step at
-        # a time (budget, cancellation and an event each) and stops once it has enough.
-        results = await search_many(self.pool, queries, limit=max_sources)
-        for iteration, (query, found) in enumerate(zip(queries, results, strict=True), start=1):
+        for iteration, query in enumerate(queries, start=1):
             await step(f"search {iteration}")
+            found = await search(query, max_sources)
             new = [h for h in found if h.document_id not in hits]
             for hit in new[: max_sources - len(hits)]:
                 hits[hit.document_id] = hit

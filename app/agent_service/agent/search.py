@@ -1,27 +1,15 @@
-"""Knowledge-base search: Postgres full-text search over title and content (GIN-indexed)."""
+"""Knowledge-base search: Postgres full-text search over title and content (GIN-indexed), over
+the run's tenant's documents and the shared ones."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_service.agent.text import keywords
-
-# Any of the words may match (OR), ranked by ts_rank_cd so passages with more of them come
-# first. All of a run's queries go in one statement (one round trip), each with its position.
-# Plain asyncpg, as on the API's hot path (db/hot_path.py).
-SEARCH_MANY_SQL = """
-    SELECT q.n, hit.* FROM unnest($1::text[]) WITH ORDINALITY AS q (expression, n)
-    CROSS JOIN LATERAL (
-        SELECT id, title, source, content, created_at, ts_rank_cd(search, query) AS rank
-        FROM documents, to_tsquery('english', q.expression) AS query
-        WHERE search @@ query
-        ORDER BY rank DESC, created_at DESC
-        LIMIT $2
-    ) AS hit
-    ORDER BY q.n, hit.rank DESC, hit.created_at DESC
-"""
+from agent_service.db.models import Document
 
 
 @dataclass(frozen=True)
@@ -40,15 +28,18 @@ def tsquery(query: str) -> str | None:
     return " | ".join(words) if words else None
 
 
-async def search_many(pool: asyncpg.Pool, queries: list[str], limit: int) -> list[list[Hit]]:
-    """The ranked hits of each query, in one statement; the results in the queries' order.
-
-    A query without searchable words is sent as NULL: to_tsquery(NULL) matches nothing.
-    """
-    expressions = [tsquery(q) for q in queries]
-    results: list[list[Hit]] = [[] for _ in queries]
-    if any(expressions):
-        for r in await pool.fetch(SEARCH_MANY_SQL, expressions, limit):
-            results[r["n"] - 1].append(
-                Hit(str(r["id"]), r["title"], r["source"], r["content"], float(r["rank"])))
-    return results
+async def search(session: AsyncSession, query: str, tenant: str, limit: int) -> list[Hit]:
+    """The documents matching any of the query's words, those with more of them first
+    (ts_rank_cd), newest first among equals."""
+    expression = tsquery(query)
+    if expression is None:
+        return []
+    ts_query = func.to_tsquery("english", expression)
+    rank = func.ts_rank_cd(Document.search, ts_query)
+    rows = await session.execute(
+        select(Document.id, Document.title, Document.source, Document.content, rank)
+        .where(Document.search.bool_op("@@")(ts_query),
+               or_(Document.tenant == tenant, Document.tenant.is_(None)))
+        .order_by(rank.desc(), Document.created_at.desc())
+        .limit(limit))
+    return [Hit(str(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows]

@@ -101,6 +101,8 @@ class DocumentCreate(BaseModel):
     content: Text = Field(min_length=1, max_length=200_000)
     source: Text | None = Field(default=None, max_length=2000,
                                description="Where the text came from (URL or reference).")
+    shared: bool = Field(default=False,
+                         description="Searchable by every tenant; needs an admin key.")
 
 
 class DocumentOut(BaseModel):
@@ -111,6 +113,8 @@ class DocumentOut(BaseModel):
     source: str | None
     created_at: datetime
     characters: int
+    shared: bool = Field(description="Whether every tenant searches it (else only the "
+                                     "owner's tenant).")
 
 
 class DocumentPage(BaseModel):

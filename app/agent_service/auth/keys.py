@@ -1,21 +1,21 @@
-"""API keys: random 256-bit secrets shown once, stored as SHA-256 hashes, revocable."""
+"""API keys: random 256-bit secrets shown once, stored as SHA-256 hashes, revocable; each
+belongs to a tenant and carries scopes."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
-import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
+from cachetools import TTLCache
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent_service.db.hot_path import find_key
-from agent_service.db.models import ApiKey
+from agent_service.db.models import DEFAULT_SCOPES, DEFAULT_TENANT, SCOPES, ApiKey
 
 KEY_PREFIX = "ak_"
 
@@ -27,11 +27,17 @@ class Principal:
     id: uuid.UUID
     name: str
     prefix: str
+    tenant: str
+    scopes: frozenset[str]
     key_id: str = field(init=False)
     """The id as text (rate-limit buckets, logs), formatted once rather than per request."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_id", str(self.id))
+
+    def may(self, scope: str) -> bool:
+        """Whether the key holds `scope`; an admin key holds every scope."""
+        return scope in self.scopes or "admin" in self.scopes
 
 
 def hash_key(key: str) -> str:
@@ -44,9 +50,19 @@ def generate_key() -> tuple[str, str]:
     return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
 
 
-async def create_key(session: AsyncSession, name: str) -> tuple[str, ApiKey]:
+def check_scopes(scopes: Sequence[str]) -> list[str]:
+    """The scopes, deduplicated in order; a ValueError names an unknown one."""
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; allowed: {', '.join(SCOPES)}")
+    return list(dict.fromkeys(scopes))
+
+
+async def create_key(session: AsyncSession, name: str, tenant: str = DEFAULT_TENANT,
+                     scopes: Sequence[str] = DEFAULT_SCOPES) -> tuple[str, ApiKey]:
     key, prefix = generate_key()
-    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key))
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key), tenant=tenant,
+                 scopes=check_scopes(scopes))
     session.add(row)
     await session.commit()
     return key, row
@@ -99,26 +115,24 @@ class KeyCache:
     Refusals are cached too: a client retrying with a wrong or revoked key (an old secret left
     in a deployment) would otherwise cost a query per request. A refused key cannot become
     valid later, since keys are random and revocation is final, so caching refusals hides
-    nothing.
+    nothing. Bounded, least recently used first, so a flood of made-up keys cannot grow the
+    process.
     """
 
     MAX_ENTRIES = 10_000
 
     def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._entries: TTLCache[str, Principal | None] | None = (
+            TTLCache(self.MAX_ENTRIES, ttl) if ttl > 0 else None)
 
-    async def authenticate(self, pool: asyncpg.Pool, key: str) -> Principal | None:
+    async def authenticate(self, session: AsyncSession, key: str) -> Principal | None:
         digest = hash_key(key)
-        cached = self._entries.get(digest)
-        now = time.monotonic()
-        if cached and cached[0] > now:
-            return cached[1]
-        row = await find_key(pool, digest)
-        principal = None if row is None else Principal(row["id"], row["name"], row["prefix"])
-        if self.ttl > 0:
-            # Bounded: a flood of made-up keys must not grow the process without limit.
-            if len(self._entries) >= self.MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[digest] = (now + self.ttl, principal)
+        if self._entries is not None and digest in self._entries:
+            return self._entries[digest]
+        row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest,
+                                                        ApiKey.revoked_at.is_(None)))
+        principal = None if row is None else Principal(
+            row.id, row.name, row.prefix, row.tenant, frozenset(row.scopes))
+        if self._entries is not None:
+            self._entries[digest] = principal
         return principal

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: int = Field(default=30, ge=1)
     shutdown_grace_seconds: int = Field(default=60, ge=0)
     sweep_interval_seconds: int = Field(default=15, ge=1)
+    # How long a worker waits for Postgres or Redis to come back before handing a run back
+    # to the queue: longer than an RDS Multi-AZ failover (60-120 s). Waiting never spends one
+    # of the run's attempts.
+    outage_tolerance_seconds: float = Field(default=300.0, ge=0)
 
     # Agent budgets
     agent_max_iterations: int = Field(default=4, ge=1, le=20)

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from agent_service.core.outage import is_outage
 from agent_service.core.request_id import current_request_id
 
 log = structlog.get_logger(__name__)
@@ -22,15 +23,11 @@ CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_fo
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
          415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
          500: "internal_error", 503: "unavailable"}
-# Failures to reach Postgres or Redis: the request may succeed later, so 503 + Retry-After
-# rather than a 500 (which the generic handler would also answer by dropping the connection).
-# asyncpg's own: a lost or refused connection (08xxx), a server starting, stopping or failing
-# over (57P0x: "the database system is starting up"), too many clients (53xxx).
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, ConnectionError,
-               TimeoutError, asyncpg.PostgresConnectionError,
-               asyncpg.exceptions.OperatorInterventionError,
-               asyncpg.exceptions.InsufficientResourcesError)
+# The exception families an outage of Postgres or Redis arrives in. Those that are an outage
+# (core/outage.py) are answered 503 + Retry-After, since the request may succeed later; the
+# rest of them are bugs, answered 500 by the edge middleware.
+UNAVAILABLE_CANDIDATES = (redis.exceptions.RedisError, sqlalchemy.exc.SQLAlchemyError,
+                          asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 RETRY_AFTER_SECONDS = 5
 
 
@@ -88,11 +85,13 @@ def install_error_handlers(app: FastAPI) -> None:
                             status_code=422)
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_outage(exc):
+            raise exc
         log.warning("dependency unavailable", path=request.url.path,
                     error=f"{type(exc).__name__}: {exc}")
         return JSONResponse(error_body(503, "a backing service is unavailable; retry later"),
                             status_code=503,
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    for error in UNAVAILABLE:
+    for error in UNAVAILABLE_CANDIDATES:
         app.add_exception_handler(error, unavailable)

@@ -1,4 +1,7 @@
-"""Tables: API keys, research runs and their events, and the knowledge base documents."""
+"""Tables: API keys, research runs and their events, and the knowledge base documents.
+
+The one declaration of the schema: the migrations are written from it (tests/test_schema.py
+compares them) and every query in the service is built from these classes."""
 
 from __future__ import annotations
 
@@ -21,13 +24,17 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agent_service.db.base import Base
 
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# What a key may do besides reading its own runs and its tenant's and the shared documents.
+SCOPES = ("runs:write", "documents:write", "admin")
+DEFAULT_SCOPES = ("runs:write", "documents:write")
+DEFAULT_TENANT = "default"
 
 
 def _now() -> Any:
@@ -43,6 +50,12 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
     # SHA-256 of the whole key: keys are 256-bit random, so a slow hash adds nothing.
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # Whose documents the key sees and manages; runs are the key's own.
+    tenant: Mapped[str] = mapped_column(String(100), nullable=False,
+                                        server_default=DEFAULT_TENANT)
+    scopes: Mapped[list[str]] = mapped_column(
+        ARRAY(String(32)), nullable=False,
+        server_default=text("'{" + ",".join(DEFAULT_SCOPES) + "}'"))
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -98,13 +111,16 @@ class RunEvent(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (Index("ix_documents_search", "search", postgresql_using="gin"),)
+    __table_args__ = (Index("ix_documents_search", "search", postgresql_using="gin"),
+                      Index("ix_documents_tenant_created", "tenant", "created_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True,
                                           default=uuid.uuid4)
     title: Mapped[str] = mapped_column(String(500), nullable=False)
     source: Mapped[str | None] = mapped_column(String(2000))
     content: Mapped[str] = mapped_column(Text, nullable=False)
+    # The owning tenant; NULL for the shared documents every tenant searches (admin keys only).
+    tenant: Mapped[str | None] = mapped_column(String(100))
     search: Mapped[Any] = mapped_column(
         TSVECTOR, Computed("to_tsvector('english', title || ' ' || content)", persisted=True))
     created_at: Mapped[datetime] = _now()

@@ -1,15 +1,19 @@
-"""The async engine and sessions, from the libpq-style DATABASE_URL the platform hands out."""
+"""The process's one engine (one connection pool) and its sessions, from the libpq-style
+DATABASE_URL the platform hands out."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from agent_service.core.json_encoding import dumps_text
 
 
 def asyncpg_url(url: str) -> str:
@@ -21,9 +25,17 @@ def asyncpg_url(url: str) -> str:
                        parts.fragment))
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=pool_size,
-                               pool_pre_ping=True, pool_recycle=1800)
+def make_engine(url: str, pool_size: int = 10, *, pool_timeout: float = 5.0) -> AsyncEngine:
+    """An engine whose pool holds at most `pool_size` connections.
+
+    Every checkout is pinged first, so the connections a database restart or failover broke are
+    replaced instead of failing the next query; a request that finds the pool exhausted waits
+    `pool_timeout` seconds, then meets a TimeoutError, which is an outage (core/outage.py).
+    """
+    return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=0,
+                               pool_timeout=pool_timeout, pool_pre_ping=True,
+                               pool_recycle=1800, json_serializer=dumps_text,
+                               json_deserializer=orjson.loads)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

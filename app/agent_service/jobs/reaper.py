@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agent_service.core.config import Settings
 from agent_service.core.metrics import RUNS
+from agent_service.db import runs
 from agent_service.db.models import ResearchRun
-from agent_service.jobs import runs
 from agent_service.jobs.queue import enqueue_run
 
 log = structlog.get_logger(__name__)

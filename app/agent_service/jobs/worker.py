@@ -1,7 +1,12 @@
 """The worker process: runs research jobs from the queue.
 
 Delivery is at least once: a job whose worker dies is swept back into the queue once its
-heartbeat lapses, so the task is written to be repeatable (see jobs/runs.py).
+heartbeat lapses, so the task is written to be repeatable (see db/runs.py).
+
+An outage of Postgres or Redis is not the run's fault: every read and write of a run waits it
+out (core/outage.py) for up to `outage_tolerance_seconds`, resuming within seconds of the
+service's return, and never spends one of the run's attempts or marks it failed. A run still
+blocked after that is handed back: it keeps its state, and the reaper re-queues it.
 """
 
 from __future__ import annotations
@@ -9,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-import asyncpg
 import redis.asyncio as redis
 import structlog
 import uvloop
@@ -21,20 +26,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agent_service.agent.events import EventLog
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
+from agent_service.agent.search import Hit, search
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.gc_tuning import freeze_startup_objects
 from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
+from agent_service.core.outage import is_outage, outlast
+from agent_service.core.redis_client import make_redis
 from agent_service.core.tracing import configure_tracing, run_span
-from agent_service.db.hot_path import create_pool
+from agent_service.db import runs
 from agent_service.db.session import make_engine, make_sessionmaker
-from agent_service.jobs import health, runs
+from agent_service.jobs import health
 from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue
 from agent_service.jobs.reaper import reap
 from agent_service.jobs.relay import Relay
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 QUEUE_STATS_INTERVAL_SECONDS = 5.0
+# Postgres connections per worker process, whatever its concurrency: runs hold a connection
+# only for single short statements, so waiting for one briefly is far cheaper than exhausting
+# max_connections as workers scale out. One of them is the relay's LISTEN.
+MAX_POOL_SIZE = 8
 # One per process: the health endpoint's thread reads what the event loop's task writes.
 LIVENESS = health.Liveness(limit_seconds=60.0)
 
@@ -47,8 +60,6 @@ class WorkerContext(Context, total=False):
     research_queue: ResilientRedisQueue
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    pg: asyncpg.Pool
-    events: asyncpg.Pool
     redis: redis.Redis
     event_log: EventLog
     router: LLMRouter
@@ -60,25 +71,22 @@ class WorkerContext(Context, total=False):
 
 async def startup(ctx: WorkerContext) -> None:
     settings = ctx["settings"]
-    # At most 14 Postgres connections per worker process (7 + 4 + 1 + 1 overflow, and the
-    # relay's LISTEN), whatever the concurrency: runs hold a connection only for single short
-    # statements, so waiting for one briefly is far cheaper than exhausting max_connections as
-    # workers scale out.
-    url = settings.database_url.get_secret_value()
-    ctx["engine"] = make_engine(url, pool_size=1)
+    # Runs beyond the pool wait for a connection; after 30 s that counts as an outage and is
+    # waited out like one.
+    ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
+                                pool_size=min(MAX_POOL_SIZE, settings.worker_concurrency + 2),
+                                pool_timeout=30)
     ctx["sessions"] = make_sessionmaker(ctx["engine"])
-    ctx["pg"] = await create_pool(url, size=min(7, max(2, settings.worker_concurrency)))
-    ctx["events"] = await create_pool(url, size=4, durable=False)
-    ctx["redis"] = redis.from_url(settings.redis_url.get_secret_value())
-    ctx["event_log"] = EventLog(ctx["events"], ctx["redis"])
+    ctx["redis"] = make_redis(settings.redis_url.get_secret_value())
+    ctx["event_log"] = EventLog(ctx["engine"], ctx["redis"])
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
                               settings.prices())
-    ctx["agent"] = ResearchAgent(ctx["router"], ctx["pg"], Budget(
+    ctx["agent"] = ResearchAgent(ctx["router"], Budget(
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
     ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
     ctx["relay_task"] = asyncio.create_task(
-        Relay(ctx["pg"], ctx["research_queue"], settings).run())
+        Relay(ctx["engine"], ctx["research_queue"], settings).run())
     ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
     freeze_startup_objects()
     log.info("worker started", concurrency=settings.worker_concurrency,
@@ -98,101 +106,138 @@ async def shutdown(ctx: WorkerContext) -> None:
         await ctx["router"].aclose()
     if "redis" in ctx:
         await ctx["redis"].aclose()
-    for pool in (ctx.get("events"), ctx.get("pg")):
-        if pool is not None:
-            await pool.close()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     log.info("worker stopped")
 
 
 async def _upkeep(ctx: WorkerContext) -> None:
-    """Publishes queue depth and age, and hands lost runs back to the queue."""
+    """Publishes queue depth and age, and hands lost runs back to the queue.
+
+    After an outage the reaper holds off for one heartbeat window: the heartbeats runs missed
+    while Postgres was away say nothing about their workers, which resume within seconds.
+    """
     settings = ctx["settings"]
+    stale_window = settings.job_heartbeat_seconds * 3
+    reachable_since = -float(stale_window)
     while True:
         try:
             async with ctx["sessions"]() as session:
                 depth, oldest = await runs.queue_stats(session)
             QUEUE_DEPTH.set(depth)
             QUEUE_OLDEST_AGE.set(oldest)
-            await reap(ctx["sessions"], ctx["redis"], ctx["worker"].queue, settings)
-        except Exception:  # noqa: BLE001 - a failed pass must not stop the worker
-            log.exception("worker upkeep failed")
+            if time.monotonic() - reachable_since >= stale_window:
+                await reap(ctx["sessions"], ctx["redis"], ctx["worker"].queue, settings)
+        except Exception as error:  # noqa: BLE001 - a failed pass must not stop the worker
+            if is_outage(error):
+                reachable_since = time.monotonic()
+                log.warning("worker upkeep skipped: backing service unavailable",
+                            error=f"{type(error).__name__}: {error}")
+            else:
+                log.exception("worker upkeep failed")
         await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))
+
+
+async def _durably(ctx: WorkerContext, what: str,
+                   action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`action` in a session of its own, waiting out an outage (see the module docstring)."""
+    async def attempt() -> T:
+        async with ctx["sessions"]() as session:
+            return await action(session)
+
+    return await outlast(attempt, ctx["settings"].outage_tolerance_seconds, what)
 
 
 async def run_research(ctx: WorkerContext, *, run_id: str, request_id: str | None = None,
                        trace_context: dict[str, str] | None = None) -> str:
     """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
     with run_span(run_id, trace_context, **{"agent.attempt": ctx["job"].attempts}):
-        return await _run_research(ctx, run_id, request_id)
-
-
-async def _run_research(ctx: WorkerContext, run_id: str, request_id: str | None) -> str:
-    job = ctx["job"]
-    pg, event_log = ctx["pg"], ctx["event_log"]
-    structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
-    try:
-        claimed = await runs.claim(pg, run_id)
-        if claimed is None:
-            log.info("run already finished or cancelled; duplicate delivery ignored")
-            return "skipped"
-
-        last_status = "running"
-        # SAQ touched the job when it marked it active, just before calling us.
-        last_queue_beat = time.monotonic()
-
-        async def emit(kind: str, data: dict[str, Any]) -> None:
-            nonlocal last_status, last_queue_beat
-            # Every event is also a heartbeat for our reaper and tells us the run's status.
-            last_status = await event_log.record(run_id, kind, data,
-                                                 heartbeat=True) or last_status
-            # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice.
-            if time.monotonic() - last_queue_beat > job.heartbeat / 3:
-                last_queue_beat = time.monotonic()
-                await job.update()
-
-        async def cancelled() -> bool:
-            return last_status == "cancelled"
-
-        await emit("started", {"attempt": job.attempts, "worker": job.worker_id})
+        structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
         try:
-            result = await ctx["agent"].run(claimed.question, claimed.max_sources, emit,
-                                            cancelled)
-        except RunCancelled:
-            await event_log.record(run_id, "cancelled", {})
-            log.info("run cancelled")
-            return "cancelled"
-        except BudgetExceeded as error:
-            return await _finish_failed(ctx, run_id, str(error), claimed.created_at_epoch)
-        except AllProvidersFailed as error:
-            if job.retryable:
-                await emit("retrying", {"attempt": job.attempts, "error": str(error)})
+            return await _run_research(ctx, run_id)
+        except Exception as error:
+            if not is_outage(error):
                 raise
-            return await _finish_failed(ctx, run_id, f"LLM providers failed: {error}",
-                                        claimed.created_at_epoch)
+            # Not an attempt of the run: it keeps its state and the reaper re-queues it.
+            log.warning("run handed back: backing service unavailable for longer than "
+                        "outage_tolerance_seconds", error=f"{type(error).__name__}: {error}")
+            return "handed back"
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id", "request_id")
 
-        won = await runs.complete(
-            pg, run_id, answer=result.answer, sources=result.sources,
-            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-            cost_usd=result.cost_usd)
-        if not won:
-            log.info("result already written by another delivery or run cancelled")
-            return "skipped"
-        RUNS.labels("succeeded").inc()
-        RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
-        await event_log.record(run_id, "completed", {"sources": len(result.sources),
-                                                     "cost_usd": str(result.cost_usd)})
-        log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
-        return "succeeded"
-    finally:
-        structlog.contextvars.unbind_contextvars("run_id", "request_id")
+
+async def _run_research(ctx: WorkerContext, run_id: str) -> str:
+    job, settings, event_log = ctx["job"], ctx["settings"], ctx["event_log"]
+    claimed = await _durably(ctx, "claim run", lambda s: runs.claim(s, run_id))
+    if claimed is None:
+        log.info("run already finished or cancelled; duplicate delivery ignored")
+        return "skipped"
+
+    last_status = "running"
+    # SAQ touched the job when it marked it active, just before calling us.
+    last_queue_beat = time.monotonic()
+
+    async def emit(kind: str, data: dict[str, Any]) -> None:
+        nonlocal last_status, last_queue_beat
+        # Every event is also a heartbeat for our reaper and tells us the run's status.
+        status = await outlast(lambda: event_log.record(run_id, kind, data, heartbeat=True),
+                               settings.outage_tolerance_seconds, "record event")
+        last_status = status or last_status
+        # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice. A
+        # missed one costs at most a duplicate delivery, which the claim turns away.
+        if time.monotonic() - last_queue_beat > job.heartbeat / 3:
+            last_queue_beat = time.monotonic()
+            try:
+                await job.update()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+
+    async def cancelled() -> bool:
+        return last_status == "cancelled"
+
+    async def find(query: str, limit: int) -> list[Hit]:
+        return await _durably(ctx, "search", lambda s: search(s, query, claimed.tenant, limit))
+
+    await emit("started", {"attempt": job.attempts, "worker": job.worker_id})
+    try:
+        # A Redis outage mid-run (the LLM cache and circuit breaker live there) starts the
+        # research again once Redis is back; a run's own errors end the wait at once.
+        result = await outlast(
+            lambda: ctx["agent"].run(claimed.question, claimed.max_sources, emit, cancelled,
+                                     find),
+            settings.outage_tolerance_seconds, "research")
+    except RunCancelled:
+        await event_log.record(run_id, "cancelled", {})
+        log.info("run cancelled")
+        return "cancelled"
+    except BudgetExceeded as error:
+        return await _finish_failed(ctx, run_id, str(error), claimed.created_at_epoch)
+    except AllProvidersFailed as error:
+        if job.retryable:
+            await emit("retrying", {"attempt": job.attempts, "error": str(error)})
+            raise
+        return await _finish_failed(ctx, run_id, f"LLM providers failed: {error}",
+                                    claimed.created_at_epoch)
+
+    won = await _durably(ctx, "save result", lambda s: runs.complete(
+        s, run_id, answer=result.answer, sources=result.sources,
+        prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+        cost_usd=result.cost_usd))
+    if not won:
+        log.info("result already written by another delivery or run cancelled")
+        return "skipped"
+    RUNS.labels("succeeded").inc()
+    RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
+    await event_log.record(run_id, "completed", {"sources": len(result.sources),
+                                                 "cost_usd": str(result.cost_usd)})
+    log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
+    return "succeeded"
 
 
 async def _finish_failed(ctx: WorkerContext, run_id: str, error: str,
                          created_at_epoch: float | None) -> str:
-    async with ctx["sessions"]() as session:
-        won = await runs.fail(session, run_id, error)
+    won = await _durably(ctx, "save failure", lambda s: runs.fail(s, run_id, error))
     if won:
         RUNS.labels("failed").inc()
         if created_at_epoch is not None:

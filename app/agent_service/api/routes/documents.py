@@ -1,4 +1,10 @@
-"""The knowledge base the agent searches: ingest, list and delete documents."""
+"""The knowledge base the agent searches: ingest, list and delete documents.
+
+A document belongs to the tenant of the key that added it, or is shared (added by an admin key
+with `shared: true`). A key lists and searches its tenant's documents and the shared ones,
+deletes only its tenant's, and only an admin key adds or deletes shared ones. Another tenant's
+document is answered as absent, never as forbidden, so ids reveal nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,36 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
-from agent_service.api.deps import CurrentKey, SessionDep
+from agent_service.api.deps import CurrentKey, DocumentsWriter, SessionDep
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import DocumentCreate, DocumentOut, DocumentPage, ErrorBody
+from agent_service.auth.keys import Principal
 from agent_service.db.models import Document
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody}}
+    401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 429: {"model": ErrorBody},
+    503: {"model": ErrorBody}}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"model": ErrorBody}}
 COLUMNS = (Document.id, Document.title, Document.source, Document.created_at,
-           func.length(Document.content).label("characters"))
+           func.length(Document.content).label("characters"),
+           Document.tenant.is_(None).label("shared"))
 
 
-@router.post("", status_code=201, response_model=DocumentOut, responses=ERRORS)
-async def ingest(body: DocumentCreate, key: CurrentKey, db: SessionDep) -> DocumentOut:
-    """Add a document; it is searchable as soon as this returns."""
+def visible_to(key: Principal) -> ColumnElement[bool]:
+    return or_(Document.tenant == key.tenant, Document.tenant.is_(None))
+
+
+@router.post("", status_code=201, response_model=DocumentOut, responses=WRITE_ERRORS)
+async def ingest(body: DocumentCreate, key: DocumentsWriter, db: SessionDep) -> DocumentOut:
+    """Add a document to the key's tenant (or, from an admin key, a shared one); it is
+    searchable as soon as this returns."""
+    if body.shared and not key.may("admin"):
+        raise HTTPException(403, "only an admin key may add shared documents")
     document = Document(id=uuid.uuid4(), title=body.title, content=body.content,
-                        source=body.source)
+                        source=body.source, tenant=None if body.shared else key.tenant)
     db.add(document)
     await db.commit()
     row = (await db.execute(select(*COLUMNS).where(Document.id == document.id))).one()
@@ -37,8 +54,8 @@ async def list_documents(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DocumentPage:
-    """Documents, newest first, a page at a time."""
-    query = select(*COLUMNS)
+    """The tenant's documents and the shared ones, newest first, a page at a time."""
+    query = select(*COLUMNS).where(visible_to(key))
     if cursor:
         created_at, last_id = decode_cursor(cursor)
         query = query.where(or_(Document.created_at < created_at,
@@ -52,12 +69,17 @@ async def list_documents(
                         next_cursor=following)
 
 
-@router.delete("/{document_id}", status_code=204, responses={**ERRORS, 404: {"model": ErrorBody}})
-async def remove(document_id: uuid.UUID, key: CurrentKey, db: SessionDep) -> Response:
-    """Delete a document; runs that already cited it keep their citations."""
-    result = await db.execute(delete(Document).where(Document.id == document_id)
-                              .returning(Document.id))
-    await db.commit()
-    if result.first() is None:
+@router.delete("/{document_id}", status_code=204,
+               responses={**WRITE_ERRORS, 404: {"model": ErrorBody}})
+async def remove(document_id: uuid.UUID, key: DocumentsWriter, db: SessionDep) -> Response:
+    """Delete one of the tenant's documents (a shared one: admin keys only); runs that already
+    cited it keep their citations."""
+    found = (await db.execute(select(Document.tenant).where(Document.id == document_id,
+                                                            visible_to(key)))).first()
+    if found is None:
         raise HTTPException(404, f"document {document_id} not found")
+    if found.tenant is None and not key.may("admin"):
+        raise HTTPException(403, "only an admin key may delete shared documents")
+    await db.execute(delete(Document).where(Document.id == document_id))
+    await db.commit()
     return Response(status_code=204)

@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 from typing import Annotated, Any
 
-import orjson
 import structlog
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from prometheus_client import Counter
-from pydantic import BaseModel
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sqlalchemy import and_, or_, select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_service.agent.events import channel, record_event
-from agent_service.api.deps import (
-    AuthenticatedKey,
-    CurrentKey,
-    ServicesDep,
-    SessionDep,
-    charge_rate_limit,
-    rate_limited,
-    services_of,
-)
-from agent_service.api.direct_route import DirectRoute
+from agent_service.api.deps import CurrentKey, RunsWriter, Services, ServicesDep, SessionDep
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import (
     ErrorBody,
+    Links,
     ResearchCreate,
     RunAccepted,
     RunDetail,
@@ -44,44 +31,27 @@ from agent_service.api.schemas import (
 from agent_service.core.metrics import RUNS
 from agent_service.core.request_id import current_request_id
 from agent_service.core.tracing import tag_run, trace_carrier
-from agent_service.db.hot_path import NewRun
+from agent_service.db import runs
 from agent_service.db.models import TERMINAL_STATUSES, ResearchRun, RunEvent
-from agent_service.jobs import runs
 
 PREFIX = "/api/v1/research"
 router = APIRouter(prefix=PREFIX, tags=["research"])
 audit = structlog.get_logger("agent_service.audit")
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody},
-    429: {"model": ErrorBody}}
+    429: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"model": ErrorBody}}
 TERMINAL_EVENTS = ("completed", "failed", "cancelled")
 
 
 async def _own_run(db: SessionDep, key: CurrentKey, run_id: uuid.UUID) -> ResearchRun:
-    run = await db.get(ResearchRun, run_id)
-    if run is None or run.api_key_id != key.id:
+    run = await runs.owned(db, run_id, key.id)
+    if run is None:
         raise HTTPException(404, f"research run {run_id} not found")
     return run
 
 
-@functools.cache
-def _queued() -> Counter:
-    # Looked up once: `labels()` validates and locks on every call.
-    return RUNS.labels("queued")
-
-
-def model_response(model: BaseModel, status_code: int = 200) -> Response:
-    """The model as JSON, serialized once by pydantic.
-
-    For the hottest routes: a returned model would be validated again against the
-    response_model, turned into plain data and encoded by the standard json module. The model
-    was just built from typed values, so it is already valid; `response_model` still documents
-    the route.
-    """
-    return Response(model.model_dump_json(), status_code, media_type="application/json")
-
-
-def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
+def _detail(run: ResearchRun) -> RunDetail:
     return RunDetail(
         id=run.id, status=run.status, question=run.question,  # type: ignore[arg-type]
         created_at=run.created_at, finished_at=run.finished_at, max_sources=run.max_sources,
@@ -92,61 +62,27 @@ def _detail(run: ResearchRun | SimpleNamespace) -> RunDetail:
         error=run.error, attempts=run.attempts, started_at=run.started_at)
 
 
-async def submit(body: ResearchCreate, key: AuthenticatedKey, request: Request) -> Response:
-    """Queue a research question; poll the run or follow its events for the answer."""
-    svc = services_of(request)
+@router.post("", status_code=202, response_model=RunAccepted, responses=WRITE_ERRORS)
+async def submit(body: ResearchCreate, key: RunsWriter, db: SessionDep) -> RunAccepted:
+    """Queue a research question; poll the run or follow its events for the answer.
+
+    A 202 means the run is saved: the workers' relay hands every saved run to the queue
+    (jobs/relay.py), so an accepted run is never lost, even if Redis is down right now.
+    """
     run_id = uuid.uuid4()
-    # Concurrent submissions share one rate-limit round trip and one INSERT (api/batches.py);
-    # the workers' relay queues the saved runs.
-    retry_after = await svc.admissions.submit(
-        NewRun(run_id, key.id, body.question, body.max_sources, body.options.model_dump(),
-               current_request_id.get(), trace_carrier() or None))
-    if retry_after is not None:
-        raise rate_limited(svc, retry_after)
-    _queued().inc()
-    run_text = str(run_id)
-    tag_run(run_text)
-    base = f"{PREFIX}/{run_text}"
-    # The RunAccepted body, encoded straight from its three strings: building the model to
-    # dump it cost more than the rest of this function.
-    accepted = {"id": run_text, "status": "queued",
-                "links": {"self": base, "events": f"{base}/events"}}
-    return Response(orjson.dumps(accepted), 202, media_type="application/json")
+    await runs.save(db, run_id, key.id, body.question, body.max_sources,
+                    body.options.model_dump(), current_request_id.get(), trace_carrier() or None)
+    RUNS.labels("queued").inc()
+    tag_run(str(run_id))
+    base = f"{PREFIX}/{run_id}"
+    return RunAccepted(id=run_id, status="queued",
+                       links=Links(self=base, events=f"{base}/events"))
 
 
-class _SubmitRoute(DirectRoute):
-    async def before_validation_errors(self, request: Request, values: dict[str, Any]) -> None:
-        # Submit charges the rate limit with its insert, so a request with an invalid body is
-        # charged here: it counts, and a caller over the limit gets 429 before 422, as on
-        # every other route.
-        await charge_rate_limit(request, values["key"])
-
-
-async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> Response:
+@router.get("/{run_id}", response_model=RunDetail, responses=ERRORS)
+async def read(run_id: uuid.UUID, key: CurrentKey, db: SessionDep) -> RunDetail:
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
-    svc = services_of(request)
-    row = await svc.run_reads.submit(run_id)
-    if row is None or row["api_key_id"] != key.id:
-        raise HTTPException(404, f"research run {run_id} not found")
-    return model_response(_detail(SimpleNamespace(**dict(row))))
-
-
-def add_hot_routes(app_router: APIRouter) -> None:
-    """Submit and read, the routes clients call most, as DirectRoutes (api/direct_route.py) on
-    the application's own router: a route of an included router costs FastAPI a second route
-    lookup on every request."""
-    before = len(app_router.routes)
-    app_router.add_api_route(PREFIX, submit, methods=["POST"], status_code=202,
-                             response_model=RunAccepted, responses=ERRORS, tags=["research"],
-                             route_class_override=_SubmitRoute)
-    app_router.add_api_route(f"{PREFIX}/{{run_id}}", read, methods=["GET"],
-                             response_model=RunDetail, responses=ERRORS, tags=["research"],
-                             route_class_override=DirectRoute)
-    # Moved to the front: Starlette tries routes in order, and the documentation routes
-    # FastAPI adds when it is built would otherwise be matched and missed on every request.
-    hot = app_router.routes[before:]
-    del app_router.routes[before:]
-    app_router.routes[:0] = hot
+    return _detail(await _own_run(db, key, run_id))
 
 
 @router.get("", response_model=RunPage, responses={**ERRORS, 400: {"model": ErrorBody}})
@@ -174,8 +110,8 @@ async def list_runs(
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail,
-             responses={**ERRORS, 409: {"model": ErrorBody}})
-async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
+             responses={**WRITE_ERRORS, 409: {"model": ErrorBody}})
+async def cancel(run_id: uuid.UUID, key: RunsWriter, db: SessionDep,
                  svc: ServicesDep) -> RunDetail:
     """Cancel a queued or running run; 409 if it already finished."""
     run = await _own_run(db, key, run_id)
@@ -187,7 +123,7 @@ async def cancel(run_id: uuid.UUID, key: CurrentKey, db: SessionDep,
     RUNS.labels("cancelled").inc()
     audit.info("run cancelled", run_id=str(run_id), key_prefix=key.prefix,
                previous_status=previous)
-    await record_event(svc.pg, svc.redis, str(run_id), "cancelled",
+    await record_event(svc.engine, svc.redis, str(run_id), "cancelled",
                        {"previous_status": previous})
     await db.refresh(run)
     return _detail(run)
@@ -209,7 +145,7 @@ async def events(
                                ping=15)
 
 
-async def _stream(svc: ServicesDep, run_id: str, after: int, finished: bool,
+async def _stream(svc: Services, run_id: str, after: int, finished: bool,
                   request: Request) -> AsyncIterator[ServerSentEvent]:
     pubsub = svc.redis.pubsub()
     # Subscribe before replaying so nothing published in between is lost.
