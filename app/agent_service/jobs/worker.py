@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 import structlog
 import uvloop
-from saq import Status, Worker
+from saq import Job, Status, Worker
 from saq.types import Context, PartialTimersDict
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -148,11 +148,34 @@ async def _durably(ctx: WorkerContext, what: str,
     return await outlast(attempt, ctx["settings"].outage_tolerance_seconds, what)
 
 
+async def _record(ctx: WorkerContext, run_id: str, kind: str, data: dict[str, Any],
+                  heartbeat: bool = False) -> str | None:
+    """Stores and publishes a run event, waiting out an outage; with `heartbeat`, returns the
+    run's status."""
+    return await outlast(lambda: ctx["event_log"].record(run_id, kind, data, heartbeat),
+                         ctx["settings"].outage_tolerance_seconds, f"record {kind} event")
+
+
+async def _keep_alive(job: Job) -> None:
+    """Touches the job a few times per heartbeat period for as long as it runs, waits for Postgres
+    included: SAQ's sweeper re-queues a job whose heartbeat lapses, which must mean its worker
+    died, not that the run is waiting out an outage. (A hung run ends at the job's timeout.)"""
+    while job.heartbeat > 0:  # 0: the job asked for no heartbeat
+        await asyncio.sleep(job.heartbeat / 3)
+        try:
+            await job.update()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # Redis is away: the next beat tries again.
+
+
 async def run_research(ctx: WorkerContext, *, run_id: str, request_id: str | None = None,
                        trace_context: dict[str, str] | None = None) -> str:
     """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
     with run_span(run_id, trace_context, **{"agent.attempt": ctx["job"].attempts}):
         structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
+        beating = asyncio.create_task(_keep_alive(ctx["job"]))
         try:
             return await _run_research(ctx, run_id)
         except Exception as error:
@@ -163,35 +186,23 @@ async def run_research(ctx: WorkerContext, *, run_id: str, request_id: str | Non
                         "outage_tolerance_seconds", error=f"{type(error).__name__}: {error}")
             return "handed back"
         finally:
+            beating.cancel()
             structlog.contextvars.unbind_contextvars("run_id", "request_id")
 
 
 async def _run_research(ctx: WorkerContext, run_id: str) -> str:
-    job, settings, event_log = ctx["job"], ctx["settings"], ctx["event_log"]
+    job, settings = ctx["job"], ctx["settings"]
     claimed = await _durably(ctx, "claim run", lambda s: runs.claim(s, run_id))
     if claimed is None:
         log.info("run already finished or cancelled; duplicate delivery ignored")
         return "skipped"
 
     last_status = "running"
-    # SAQ touched the job when it marked it active, just before calling us.
-    last_queue_beat = time.monotonic()
 
     async def emit(kind: str, data: dict[str, Any]) -> None:
-        nonlocal last_status, last_queue_beat
+        nonlocal last_status
         # Every event is also a heartbeat for our reaper and tells us the run's status.
-        status = await outlast(lambda: event_log.record(run_id, kind, data, heartbeat=True),
-                               settings.outage_tolerance_seconds, "record event")
-        last_status = status or last_status
-        # SAQ's sweeper needs a heartbeat too, but a few per heartbeat period suffice. A
-        # missed one costs at most a duplicate delivery, which the claim turns away.
-        if time.monotonic() - last_queue_beat > job.heartbeat / 3:
-            last_queue_beat = time.monotonic()
-            try:
-                await job.update()
-            except Exception as error:
-                if not is_outage(error):
-                    raise
+        last_status = await _record(ctx, run_id, kind, data, heartbeat=True) or last_status
 
     async def cancelled() -> bool:
         return last_status == "cancelled"
@@ -208,7 +219,7 @@ async def _run_research(ctx: WorkerContext, run_id: str) -> str:
                                      find),
             settings.outage_tolerance_seconds, "research")
     except RunCancelled:
-        await event_log.record(run_id, "cancelled", {})
+        await _record(ctx, run_id, "cancelled", {})
         log.info("run cancelled")
         return "cancelled"
     except BudgetExceeded as error:
@@ -229,8 +240,8 @@ async def _run_research(ctx: WorkerContext, run_id: str) -> str:
         return "skipped"
     RUNS.labels("succeeded").inc()
     RUN_DURATION.observe(max(0.0, time.time() - claimed.created_at_epoch))
-    await event_log.record(run_id, "completed", {"sources": len(result.sources),
-                                                 "cost_usd": str(result.cost_usd)})
+    await _record(ctx, run_id, "completed", {"sources": len(result.sources),
+                                             "cost_usd": str(result.cost_usd)})
     log.info("run succeeded", tokens=result.prompt_tokens + result.completion_tokens)
     return "succeeded"
 
@@ -242,7 +253,7 @@ async def _finish_failed(ctx: WorkerContext, run_id: str, error: str,
         RUNS.labels("failed").inc()
         if created_at_epoch is not None:
             RUN_DURATION.observe(max(0.0, time.time() - created_at_epoch))
-        await ctx["event_log"].record(run_id, "failed", {"error": error})
+        await _record(ctx, run_id, "failed", {"error": error})
         log.warning("run failed", run_id=run_id, error=error)
     return "failed"
 
