@@ -6,9 +6,11 @@ connections) for the service and for a bare FastAPI endpoint served the same way
 process each, rounds interleaved), their ratio (the median of the rounds' ratios, each round
 measuring both back to back), the same for FastAPI routes with the service's
 contract and no work (what the framework charges for body validation, an auth dependency and a
-response model: benchmarks/bare_app.py), and latency at a fixed offered rate of 100/s;
-then end-to-end runs per second through the queue with the offline provider, and runs lost,
-with one worker process and with one per core. The load generator shares the 2 cores with the
+response model: benchmarks/bare_app.py), and latency at fixed offered rates of 100/s and 200/s;
+then one worker process's capacity: runs arriving at a steady rate through the API, each
+making two calls to an OpenAI-compatible stub with a realistic latency (benchmarks/llm_stub.py),
+with the worker's peak concurrent runs, queue wait p50/p99, runs/s, CPU ms per run, RSS per
+concurrent run, and runs lost. The load generator shares the 2 cores with the
 servers, so absolute figures are a floor; the ratios are the comparable figures. Each phase also
 reports the host's CPU steal: on a shared virtual machine, other guests' load moves every figure,
 so a comparison round with more than STEAL_LIMIT_PERCENT of steal is measured again (bounded,
@@ -19,16 +21,15 @@ Needs `wrk` (Debian package).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,21 +63,26 @@ ROUNDS = 5
 # endpoint, so a stolen round measures the host rather than the code.
 STEAL_LIMIT_PERCENT = 5.0
 MAX_REPEATED_ROUNDS = 5
-OFFERED_RATE = 100
+OFFERED_RATES = (100, 200)
 OFFERED_SECONDS = 5
-E2E_RUNS = 1000
-WORKER_CONCURRENCY = 32
+# The worker capacity phase: runs arriving at a steady rate, each making two LLM calls that
+# take LLM_LATENCY_SECONDS; at 130 runs/s about 550 are in flight at once.
+LLM_LATENCY_SECONDS = float(os.environ.get("BENCH_LLM_LATENCY_SECONDS", "2.0"))
+ARRIVALS_PER_SECOND = int(os.environ.get("BENCH_RUNS_PER_SECOND", "130"))
+ARRIVAL_SECONDS = 30
+CAPACITY_CONCURRENCY = 1000
 QUESTION = {"question": "How does a rolling update keep capacity?", "max_sources": 3}
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], ready_url: str | None) -> Iterator[None]:
+def process(args: list[str], env: dict[str, str],
+            ready_url: str | None) -> Iterator[subprocess.Popen[bytes]]:
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
     child = subprocess.Popen(args, env=env, cwd=ROOT / "app", stdout=log, stderr=log)
     try:
         if ready_url:
             wait_until_ready(ready_url, child)
-        yield
+        yield child
     finally:
         stop_process(child)
         log.close()
@@ -160,8 +166,9 @@ def closed_loop(url: str, headers: dict[str, str], body: str | None = None) -> d
     return wrk_figures(out)
 
 
-async def open_loop(call: Callable[[httpx.AsyncClient], Awaitable[int]],
-                    base: str) -> dict[str, float]:
+async def open_loop(call: Callable[[httpx.AsyncClient], Awaitable[int]], base: str,
+                    rate: int, seconds: int = OFFERED_SECONDS) -> dict[str, float]:
+    """Calls at `rate` per second for `seconds`, whatever the answers take; their latency."""
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         async def timed() -> None:
@@ -170,11 +177,11 @@ async def open_loop(call: Callable[[httpx.AsyncClient], Awaitable[int]],
             latencies.append(time.perf_counter() - started)
         tasks = []
         start = time.perf_counter()
-        for n in range(OFFERED_RATE * OFFERED_SECONDS):
-            await asyncio.sleep(max(0.0, start + n / OFFERED_RATE - time.perf_counter()))
+        for n in range(rate * seconds):
+            await asyncio.sleep(max(0.0, start + n / rate - time.perf_counter()))
             tasks.append(asyncio.create_task(timed()))
         await asyncio.gather(*tasks)
-    return {"offered_per_second": OFFERED_RATE, "p50_ms": round(percentile(latencies, .5) * 1e3, 2),
+    return {"offered_per_second": rate, "p50_ms": round(percentile(latencies, .5) * 1e3, 2),
             "p99_ms": round(percentile(latencies, 0.99) * 1000, 2)}
 
 
@@ -224,8 +231,11 @@ async def compare(service: str, bare: str, headers: dict[str, str],
             for kept, figure in zip((ours, theirs, shaped), measured, strict=True):
                 kept.append(figure)
             kept_steal.append(steal)
-        fixed_rate_steal = StealMeter()
-        at_fixed_rate = await open_loop(call, service)
+        at_fixed_rates = []
+        for rate in OFFERED_RATES:
+            fixed_rate_steal = StealMeter()
+            at_fixed_rates.append({**await open_loop(call, service, rate),
+                                   "host_cpu_steal_percent": fixed_rate_steal.percent()})
         figures[name] = {
             "service": median_of(ours), "bare_fastapi": median_of(theirs),
             "throughput_ratio": paired_ratio(ours, theirs),
@@ -234,66 +244,112 @@ async def compare(service: str, bare: str, headers: dict[str, str],
             "contract_ratio": paired_ratio(shaped, theirs),
             "host_cpu_steal_percent_per_round": kept_steal,
             "rounds_repeated_for_steal": repeated_steal,
-            "service_at_fixed_rate": {**at_fixed_rate,
-                                      "host_cpu_steal_percent": fixed_rate_steal.percent()}}
+            "service_at_fixed_rates": at_fixed_rates}
     return figures
 
 
-_FINISHED = text("SELECT count(*), count(*) FILTER (WHERE status IN ('succeeded', 'failed', "
-                 "'cancelled')), count(*) FILTER (WHERE status = 'succeeded') "
-                 "FROM research_runs")
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-async def _counts(engine: AsyncEngine) -> tuple[int, int, int]:
+def _proc_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+_RUN_TIMES = text("SELECT status, extract(epoch FROM started_at - created_at), "
+                  "extract(epoch FROM created_at), extract(epoch FROM finished_at) "
+                  "FROM research_runs")
+
+
+async def _active_runs(engine: AsyncEngine) -> tuple[int, int]:
     async with engine.connect() as connection:
-        submitted, done, succeeded = (await connection.execute(_FINISHED)).one()
-    return int(submitted), int(done), int(succeeded)
+        running, unfinished = (await connection.execute(text(
+            "SELECT count(*) FILTER (WHERE status = 'running'), "
+            "count(*) FILTER (WHERE status IN ('queued', 'running')) FROM research_runs"))).one()
+    return int(running), int(unfinished)
 
 
-async def end_to_end(service: str, headers: dict[str, str], database_url: str,
-                     runs: int) -> dict[str, int | float]:
-    """Submits `runs` runs (wrk, so the client takes no CPU from the service), then waits until
-    every run the API accepted has finished. Expects an empty runs table."""
-    engine = make_engine(database_url, pool_size=1)
-    started = time.perf_counter()
-    with wrk(f"{service}/api/v1/research", headers, json.dumps(QUESTION), "300s",
-             stop_after=runs) as client:
-        submitted = done = succeeded = 0
-        while submitted < runs and time.perf_counter() - started < 300:
-            await asyncio.sleep(0.05)
-            submitted, done, succeeded = await _counts(engine)
-        client.send_signal(signal.SIGINT)
-        errors = wrk_figures(client.communicate(timeout=30)[0])["errors"]
-    while time.perf_counter() - started < 300:
-        submitted, done, succeeded = await _counts(engine)
-        if done == submitted:
+async def capacity(service: str, headers: dict[str, str], database_url: str,
+                   worker: subprocess.Popen[bytes]) -> dict[str, object]:
+    """Runs arriving at a steady rate for ARRIVAL_SECONDS, each waiting on the LLM stub; the
+    worker's concurrent runs, queue wait, CPU and memory, read from /proc and the database."""
+    engine = make_engine(database_url, pool_size=2)
+    cpu_before, rss_before = _proc_cpu_seconds(worker.pid), _proc_rss_bytes(worker.pid)
+    peak = {"running": 0, "rss": rss_before}
+    answers: Counter[int] = Counter()
+    sampling = True
+
+    async def sample() -> None:
+        while sampling:
+            running, _ = await _active_runs(engine)
+            peak["running"] = max(peak["running"], running)
+            peak["rss"] = max(peak["rss"], _proc_rss_bytes(worker.pid))
+            await asyncio.sleep(0.5)
+
+    async def submit(client: httpx.AsyncClient) -> int:
+        status = (await client.post("/api/v1/research", json=QUESTION,
+                                    headers=headers)).status_code
+        answers[status] += 1
+        return status
+
+    sampler = asyncio.create_task(sample())
+    start = time.perf_counter()
+    await open_loop(submit, service, ARRIVALS_PER_SECOND, ARRIVAL_SECONDS)
+    while time.perf_counter() - start < ARRIVAL_SECONDS + 180:
+        if not (await _active_runs(engine))[1]:
             break
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
+        await asyncio.sleep(0.5)
+    sampling = False
+    await sampler
+    cpu_used = _proc_cpu_seconds(worker.pid) - cpu_before
+    async with engine.connect() as connection:
+        rows = (await connection.execute(_RUN_TIMES)).all()
     await engine.dispose()
-    assert submitted >= runs and not errors, (submitted, errors)
-    return {"runs": submitted, "runs_per_second": round(submitted / elapsed, 1),
-            "succeeded": succeeded, "failed": done - succeeded, "lost": submitted - done}
+    succeeded = [r for r in rows if r[0] == "succeeded"]
+    waits = [float(r[1]) for r in succeeded]
+    span = max(float(r[3]) for r in succeeded) - min(float(r[2]) for r in succeeded)
+    return {
+        "llm_latency_seconds": LLM_LATENCY_SECONDS, "llm_calls_per_run": 2,
+        "worker_concurrency": CAPACITY_CONCURRENCY,
+        "offered_runs_per_second": ARRIVALS_PER_SECOND, "seconds": ARRIVAL_SECONDS,
+        "accepted": answers[202], "refused": sum(answers.values()) - answers[202],
+        "succeeded": len(succeeded), "failed": sum(1 for r in rows if r[0] == "failed"),
+        "lost": answers[202] - len(rows) + sum(1 for r in rows if r[0] in ("queued", "running")),
+        "runs_per_second": round(len(succeeded) / span, 1),
+        "peak_concurrent_runs": peak["running"],
+        "queue_wait_p50_ms": round(percentile(waits, 0.5) * 1000, 1),
+        "queue_wait_p99_ms": round(percentile(waits, 0.99) * 1000, 1),
+        "worker_cpu_ms_per_run": round(cpu_used * 1000 / max(1, len(succeeded)), 2),
+        "worker_rss_kib_per_concurrent_run": round(
+            (peak["rss"] - rss_before) / 1024 / max(1, peak["running"]), 1),
+        "worker_rss_mib_peak": round(peak["rss"] / 2**20, 1)}
 
 
-def end_to_end_with(workers: int, service: str, headers: dict[str, str], database_url: str,
+def worker_capacity(service: str, headers: dict[str, str], database_url: str,
                     redis_url: str, env: dict[str, str]) -> dict[str, object]:
-    """Runs per second with `workers` worker processes, each started (its /health answers)
-    and warmed up before the clock starts: a worker's start-up is not throughput."""
+    """One worker process against the LLM stub (benchmarks/llm_stub.py), started and warmed
+    up before the clock starts."""
     asyncio.run(_empty(database_url, redis_url))
-    with contextlib.ExitStack() as stack:
-        for _ in range(workers):
-            port = free_port()
-            stack.enter_context(process([sys.executable, "-m", "agent_service", "worker"],
-                                        {**env, "WORKER_METRICS_PORT": str(port)},
-                                        f"http://127.0.0.1:{port}/health"))
-        warm_up = asyncio.run(end_to_end(service, headers, database_url, 10 * workers))
-        assert warm_up["lost"] == 0, warm_up
+    llm_port, health_port = free_port(), free_port()
+    worker_env = {**env, "LLM_PROVIDERS": "openai", "OPENAI_API_KEY": "sk-bench",
+                  "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+                  # Every run asks the same question: cached answers would skip the LLM.
+                  "LLM_CACHE_TTL_SECONDS": "0", "WORKER_CONCURRENCY": str(CAPACITY_CONCURRENCY),
+                  "WORKER_METRICS_PORT": str(health_port)}
+    with process([sys.executable, str(ROOT / "benchmarks" / "llm_stub.py"), "--port",
+                  str(llm_port), "--latency", str(LLM_LATENCY_SECONDS)], env, None), \
+            process([sys.executable, "-m", "agent_service", "worker"], worker_env,
+                    f"http://127.0.0.1:{health_port}/health") as worker:
+        httpx.post(f"{service}/api/v1/research", json=QUESTION, headers=headers)
+        time.sleep(3 * LLM_LATENCY_SECONDS)  # warm-up: connections and first imports
         asyncio.run(_empty(database_url, redis_url))
         steal = StealMeter()
-        figures = asyncio.run(end_to_end(service, headers, database_url, E2E_RUNS))
-    return {"worker_processes": workers, "worker_concurrency": WORKER_CONCURRENCY, **figures,
-            "host_cpu_steal_percent": steal.percent()}
+        figures = asyncio.run(capacity(service, headers, database_url, worker))
+    return {**figures, "host_cpu_steal_percent": steal.percent()}
 
 
 async def _empty(database_url: str, redis_url: str) -> None:
@@ -313,8 +369,7 @@ def main() -> None:
         key = asyncio.run(new_key(make_settings(servers), "bench"))
         headers = {"Authorization": f"Bearer {key}"}
         env = service_env(database_url, redis_url, LOG_LEVEL="WARNING",
-                          RATE_LIMIT="10000000/minute", WORKER_METRICS_PORT="0",
-                          WORKER_CONCURRENCY=str(WORKER_CONCURRENCY))
+                          RATE_LIMIT="10000000/minute", WORKER_METRICS_PORT="0")
         service_port, bare_port = free_port(), free_port()
         service, bare = f"http://127.0.0.1:{service_port}", f"http://127.0.0.1:{bare_port}"
         uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log",
@@ -327,11 +382,9 @@ def main() -> None:
             run_id = httpx.post(f"{service}/api/v1/research", json=QUESTION,
                                 headers=headers).json()["id"]
             figures = asyncio.run(compare(service, bare, headers, run_id))
-            # One worker process, then one per core; each phase starts with an empty queue
-            # (the throughput rounds queued thousands of runs).
-            figures["end_to_end"] = [
-                end_to_end_with(workers, service, headers, database_url, redis_url, env)
-                for workers in sorted({1, os.cpu_count() or 1})]
+            # Starts with an empty queue: the throughput rounds queued thousands of runs.
+            figures["worker_capacity"] = worker_capacity(service, headers, database_url,
+                                                         redis_url, env)
     print(json.dumps({"benchmark": "agent-service", "cpu_count": os.cpu_count(),  # noqa: T201
                       "concurrency": CONCURRENCY, "seconds_per_round": WRK_DURATION,
                       "rounds": ROUNDS, **figures}, indent=2))

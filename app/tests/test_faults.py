@@ -157,7 +157,7 @@ async def settled_outcome(stack: Stack, accepted: set[str]) -> dict[str, object]
                 ended = await connection.scalar(select(func.count()).where(
                     RunEvent.run_id.in_(ids),
                     RunEvent.type.in_(("completed", "failed", "cancelled"))))
-            if (not active and ended >= len(ids)) or time.monotonic() > deadline:
+            if (not active and (ended or 0) >= len(ids)) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
         async with engine.connect() as connection:
@@ -189,13 +189,18 @@ def assert_nothing_lost(stack: Stack, load: Load, outcome: dict[str, object],
                        "claimed_more_than_once": 0}, context
 
 
-async def test_a_postgres_restart_under_load_loses_and_fails_nothing(stack: Stack) -> None:
-    def restart() -> None:
-        stack.postgres.stop()
+def restart(server: PostgresProcess | RedisProcess) -> Callable[[], None]:
+    """The fault: `server` stopped for OUTAGE_SECONDS, then started with its data."""
+    def fault() -> None:
+        server.stop()
         time.sleep(OUTAGE_SECONDS)
-        stack.postgres.start()
+        server.start()
 
-    load = await open_loop(stack, restart)
+    return fault
+
+
+async def test_a_postgres_restart_under_load_loses_and_fails_nothing(stack: Stack) -> None:
+    load = await open_loop(stack, restart(stack.postgres))
     assert_nothing_lost(stack, load, await settled_outcome(stack, load.accepted), refused=True)
 
 
@@ -235,12 +240,7 @@ async def test_postgres_out_of_connections_under_load_loses_and_fails_nothing(
 
 
 async def test_a_redis_restart_under_load_loses_and_fails_nothing(stack: Stack) -> None:
-    def restart() -> None:
-        stack.redis.stop()
-        time.sleep(OUTAGE_SECONDS)
-        stack.redis.start()
-
-    load = await open_loop(stack, restart)
+    load = await open_loop(stack, restart(stack.redis))
     assert_nothing_lost(stack, load, await settled_outcome(stack, load.accepted), refused=True)
     # The API's connections were recycled: it serves again at once, not minutes later.
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:

@@ -213,7 +213,7 @@ def read_service(r: ConfigReader, prod: bool, secret_keys: frozenset[str]) -> Se
         api_resources=_resources(r, "api"),
         worker_min_replicas=worker_min, worker_max_replicas=worker_max,
         worker_resources=_resources(r, "worker"),
-        worker_concurrency=r.integer("workerConcurrency", 1, 256),
+        worker_concurrency=r.integer("workerConcurrency", 1, 1024),
         job_timeout_seconds=timeout,
         worker_do_not_disrupt=r.boolean("workerDoNotDisrupt"),
         keda_enabled=r.boolean("kedaEnabled"),

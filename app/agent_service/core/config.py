@@ -51,7 +51,8 @@ class Settings(BaseSettings):
 
     # Queue and workers
     queue_name: str = "research"
-    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    # Runs wait on the LLM most of the time: one process holds hundreds (make bench-app).
+    worker_concurrency: int = Field(default=8, ge=1, le=1024)
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
     # /health on the metrics port fails once the event loop has not run for this long.
     worker_liveness_seconds: float = Field(default=60.0, gt=0)
