@@ -15,11 +15,19 @@ HEALTH_CHECK_SECONDS = 5
 SOCKET_TIMEOUT_SECONDS = 10
 
 
-def make_redis(url: str) -> redis.Redis:
-    return redis.from_url(
-        url, health_check_interval=HEALTH_CHECK_SECONDS,
+# A command waits this long for a free pooled connection before it fails (as an outage).
+POOL_TIMEOUT_SECONDS = 5
+
+
+def make_redis(url: str, max_connections: int = 100) -> redis.Redis:
+    """A client whose pool holds at most `max_connections`; a command that finds them all busy
+    waits for one (redis-py's default pool would fail it at once)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=POOL_TIMEOUT_SECONDS,
+        health_check_interval=HEALTH_CHECK_SECONDS,
         socket_connect_timeout=5, socket_timeout=SOCKET_TIMEOUT_SECONDS,
         # A command whose connection broke is sent again on a fresh one, briefly: long
         # outages are the caller's to handle (503 in the API, waiting in a worker).
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
         retry_on_error=[ConnectionError, TimeoutError])
+    return redis.Redis(connection_pool=pool)

@@ -22,6 +22,8 @@ from agent_service.core.outage import Outage
 from agent_service.core.redis_client import make_redis
 
 TASK = "run_research"
+# Connections beyond one per job slot: SAQ's upkeep, heartbeats, the relay's enqueues.
+QUEUE_SPARE_CONNECTIONS = 20
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
 
@@ -60,9 +62,12 @@ class ResilientRedisQueue(RedisQueue):
 
 
 def make_queue(settings: Settings) -> ResilientRedisQueue:
-    # SAQ's default encoder is the json module; the payloads are plain JSON either way.
-    return ResilientRedisQueue(make_redis(settings.redis_url.get_secret_value()),
-                               name=settings.queue_name, dump=dumps, load=orjson.loads)
+    # Each of a worker's job slots waits for its next job in a blocking command on a
+    # connection of its own. SAQ's default encoder is the json module; the payloads are plain
+    # JSON either way.
+    client = make_redis(settings.redis_url.get_secret_value(),
+                        max_connections=settings.worker_concurrency + QUEUE_SPARE_CONNECTIONS)
+    return ResilientRedisQueue(client, name=settings.queue_name, dump=dumps, load=orjson.loads)
 
 
 def run_job(settings: Settings, run_id: str, request_id: str | None, key: str | None = None,
