@@ -73,7 +73,8 @@ def deploy_aws(s: Settings) -> Platform:
     addons = ClusterAddons("addons", ClusterAddonsArgs(
         cluster_name=name, region=region, vpc_id=network.vpc_id,
         oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_url=cluster.oidc_issuer_url,
-        tags=s.tags, keda=s.service.keda_enabled),
+        tags=s.tags, kubernetes_version=s.cluster.kubernetes_version,
+        keda=s.service.keda_enabled),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
 
     database = Database("database", DatabaseArgs(

@@ -16,6 +16,7 @@ from pulumi_policy import (
 
 from common import kubernetes_kind, pod_spec
 from replacement_rules import CONTENT_KINDS, DEPENDENT_KINDS, has_fixed_name, kind_of
+from support_calendar import EKS_VERSION_POLICY
 
 ZONE_KEY = "topology.kubernetes.io/zone"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -197,6 +198,7 @@ def workload_dependencies_replace_safely(args: StackValidationArgs,
 
 
 STACK_POLICIES = [
+    EKS_VERSION_POLICY,
     StackValidationPolicy(
         name="replicated-workloads-have-pdb",
         description="Every Deployment or StatefulSet with more than one replica has a PDB.",

@@ -232,6 +232,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"euw1-az{i}" for i in range(1, 5)]}
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": self.region, "name": self.region, "id": self.region}
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, minor = args.args["addonName"], args.args["kubernetesVersion"]
+            return {"addonName": addon, "kubernetesVersion": minor,
+                    "version": f"v{minor}-{addon}-eksbuild.1", "id": addon}
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com",
                     "userName": "AWS", "password": "ecr-token", "authorizationToken": "x"}

@@ -146,7 +146,11 @@ def test_dev_spells_out_every_saving() -> None:
     ("dev", {"natGateways": "two"},
      'agent-platform:natGateways = "two" is invalid: allowed values are per-az, single'),
     ("dev", {"kubernetesVersion": "latest"},
-     'agent-platform:kubernetesVersion = "latest" is invalid: expected a Kubernetes minor'),
+     'agent-platform:kubernetesVersion = "latest" is invalid: allowed values are 1.33, 1.34, '
+     "1.35"),
+    ("prod", {"kubernetesVersion": "1.32"},
+     'agent-platform:kubernetesVersion = "1.32" is invalid: allowed values are 1.33, 1.34, '
+     "1.35"),
     ("dev", {"dbBackupRetentionDays": 0},
      "agent-platform:dbBackupRetentionDays = 0 is invalid: must be between 1 and 35"),
     ("dev", {"nodeCount": 3},

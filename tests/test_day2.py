@@ -242,3 +242,31 @@ def test_upgrading_from_fixed_names_rolls_once_and_deletes_nothing_first(
     # Each new object is created before its old one is deleted; what reads them is updated.
     assert not [s for s in steps.values() if s.delete_before_replace]
     assert_no_outage(steps)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_kubernetes_upgrade_updates_control_plane_add_ons_and_nodes_in_place(
+        stacks: dict[str, Rendered], stack: str) -> None:
+    """One minor up: the control plane, every add-on (at the build EKS names for the new
+    minor), the node group (rolling, 33 % at a time) and the autoscaler's image move in one
+    `pulumi up`, each updated in place, in that order."""
+    before = render(stack, {"kubernetesVersion": "1.34"})
+    steps = plan(before, stacks[stack])
+    updated = {step.resource.type.rsplit(":", 1)[-1] + "/" + step.resource.name: step
+               for step in steps.values()}
+    assert {step.op for step in updated.values()} == {"update"}
+    assert set(updated) == {
+        "Cluster/cluster-eks", "NodeGroup/cluster-nodes", "Addon/cluster-vpc-cni",
+        "Addon/cluster-kube-proxy", "Addon/cluster-coredns", "Addon/cluster-aws-ebs-csi-driver",
+        "Release/addons-cluster-autoscaler"}
+    assert_no_outage(steps)
+    assert updated["NodeGroup/cluster-nodes"].resource.inputs["version"] == "1.35"
+    assert updated["Release/addons-cluster-autoscaler"].resource.inputs["values"]["image"] == {
+        "tag": "v1.35.1"}
+    # Order: the network add-ons wait for the control plane, the nodes for them.
+    by_name = {s.resource.name: s.resource for s in steps.values()}
+    cluster = by_name["cluster-eks"].urn
+    assert cluster in by_name["cluster-vpc-cni"].dependency_urns
+    nodes = by_name["cluster-nodes"]
+    assert {by_name["cluster-vpc-cni"].urn, by_name["cluster-kube-proxy"].urn} <= set(
+        nodes.dependency_urns)

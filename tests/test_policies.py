@@ -333,6 +333,12 @@ def test_stack_rules_accept_a_well_formed_service() -> None:
      "Deployment agent/api may run 1 replica(s); this stack needs at least 2"),
     ("serving-workloads-highly-available", [deployment(), hpa()],
      "Deployment agent/api is not spread over zones"),
+    ("eks-version-in-standard-support",
+     [Resource("aws:eks/cluster:Cluster", "eks", {"version": "1.31"})],
+     "Kubernetes 1.31 left EKS standard support on 2025-11-26"),
+    ("eks-version-in-standard-support",
+     [Resource("aws:eks/cluster:Cluster", "eks", {"version": "1.29"})],
+     "Kubernetes 1.29 is not in the EKS support calendar"),
 ])
 def test_each_stack_rule_fires(policy: str, resources: list[Resource], expected: str) -> None:
     messages = violations(policy, *resources)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from agent_service.api.deps import Services
 from agent_service.api.middleware import Edge
 from agent_service.api.routes import documents, health, research
+from agent_service.api.run_batches import RunBatches
 from agent_service.auth.keys import KeyCache
 from agent_service.auth.ratelimit import RateLimiter
 from agent_service.core.config import Settings, get_settings
@@ -18,7 +19,7 @@ from agent_service.core.gc_tuning import freeze_startup_objects
 from agent_service.core.logging import configure_logging
 from agent_service.core.redis_client import make_redis
 from agent_service.core.tracing import configure_tracing, instrument_app
-from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.db.session import make_engine
 
 # Postgres connections per API process: enough for its share of the peak (a request holds one
 # for a few milliseconds), few enough that every pod at full scale-out stays well under the
@@ -33,17 +34,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url.get_secret_value(), pool_size=API_POOL_SIZE)
+        # Autocommit: each of the API's writes is a single statement (db/runs.py), so a
+        # request costs one round trip to Postgres, not three.
+        engine = make_engine(settings.database_url.get_secret_value(), pool_size=API_POOL_SIZE,
+                             autocommit=True)
         client = make_redis(settings.redis_url.get_secret_value())
         app.state.services = Services(
-            settings=settings, engine=engine, sessions=make_sessionmaker(engine), redis=client,
+            settings=settings, engine=engine, redis=client,
             rate_limiter=RateLimiter(client, settings.redis_url.get_secret_value(),
                                      settings.rate_limit),
-            keys=KeyCache(settings.api_key_cache_seconds))
+            keys=KeyCache(settings.api_key_cache_seconds), runs=RunBatches(engine))
         freeze_startup_objects()
         try:
             yield
         finally:
+            await app.state.services.runs.drain()
+            await app.state.services.rate_limiter.drain()
             await client.aclose()
             await engine.dispose()
 

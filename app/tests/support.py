@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.auth.keys import create_key, hash_key
 from agent_service.core.config import Settings
@@ -72,22 +72,21 @@ async def new_key(settings: Settings, name: str = "tests", tenant: str = DEFAULT
     return key
 
 
-async def key_id(sessions: async_sessionmaker[AsyncSession], key: str) -> uuid.UUID:
-    async with sessions() as session:
-        found = await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key)))
+async def key_id(engine: AsyncEngine, key: str) -> uuid.UUID:
+    async with engine.connect() as db:
+        found = await db.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key)))
     assert found is not None
     return found
 
 
-async def save_runs(sessions: async_sessionmaker[AsyncSession], api_key_id: uuid.UUID,
+async def save_runs(engine: AsyncEngine, api_key_id: uuid.UUID,
                     ids: Sequence[uuid.UUID], question: str = "Who picks me up?",
                     request_id: str | None = None,
                     trace_context: dict[str, str] | None = None) -> None:
     """Saves queued runs as the API does (db/runs.py)."""
-    async with sessions() as session:
-        for run_id in ids:
-            await runs.save(session, run_id, api_key_id, question, 3, {}, request_id,
-                            trace_context)
+    async with engine.begin() as db:
+        await runs.save(db, [runs.NewRun(run_id, api_key_id, question, 3, {}, request_id,
+                                         trace_context) for run_id in ids])
 
 
 @contextlib.asynccontextmanager

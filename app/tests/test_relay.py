@@ -18,7 +18,6 @@ from support import Collected, api_client, database, key_id, make_settings, new_
 from agent_service.core.config import Settings
 from agent_service.core.logging import configure_logging
 from agent_service.db.models import ResearchRun
-from agent_service.db.session import make_sessionmaker
 from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue
 from agent_service.jobs.reaper import LOCK as REAPER_LOCK
 from agent_service.jobs.reaper import reap
@@ -78,10 +77,9 @@ async def test_the_relay_queues_saved_runs_once_redis_is_back(settings: Settings
     ids = [uuid.uuid4() for _ in range(3)]
     try:
         async with database(settings) as engine:
-            sessions = make_sessionmaker(engine)
             await _relay_everything(engine, queue, settings)
-            owner = await key_id(sessions, await new_key(settings, "queue-gone"))
-            await save_runs(sessions, owner, ids, "Where did the queue go?", "lost-1",
+            owner = await key_id(engine, await new_key(settings, "queue-gone"))
+            await save_runs(engine, owner, ids, "Where did the queue go?", "lost-1",
                             {"traceparent": "00-ab-cd-01"})
             with pytest.raises(redis.ConnectionError):
                 await relay_saved_runs(engine, gone, settings)
@@ -105,10 +103,9 @@ async def test_concurrent_relays_claim_each_run_once(settings: Settings) -> None
     await queue.connect()
     try:
         async with database(settings) as engine:
-            sessions = make_sessionmaker(engine)
             await _relay_everything(engine, queue, settings)
-            owner = await key_id(sessions, await new_key(settings, "relays"))
-            await save_runs(sessions, owner, [uuid.uuid4() for _ in range(300)], "Who takes me?")
+            owner = await key_id(engine, await new_key(settings, "relays"))
+            await save_runs(engine, owner, [uuid.uuid4() for _ in range(300)], "Who takes me?")
             moved = await asyncio.gather(*(relay_saved_runs(engine, queue, settings, limit=200)
                                            for _ in range(3)))
     finally:
@@ -188,9 +185,8 @@ async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Set
     passes: list[set[str]] = []
     try:
         async with database(settings) as engine:
-            sessions = make_sessionmaker(engine)
-            owner = await key_id(sessions, await new_key(settings, "orphans"))
-            await save_runs(sessions, owner, ids)
+            owner = await key_id(engine, await new_key(settings, "orphans"))
+            await save_runs(engine, owner, ids)
             # Queued long ago and older than any other test's runs, so these are the first the
             # reaper pages through.
             async with engine.begin() as connection:
@@ -200,7 +196,7 @@ async def test_more_orphans_than_a_reaper_page_are_all_handed_back(settings: Set
                         enqueued_at=func.now() - func.make_interval(0, 0, 0, 0, 2)))
             for _ in range(2):
                 await client.delete(REAPER_LOCK)
-                passes.append(set((await reap(sessions, client, queue, settings)).requeued)
+                passes.append(set((await reap(engine, client, queue, settings)).requeued)
                               & set(map(str, ids)))
     finally:
         await queue.disconnect()

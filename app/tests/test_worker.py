@@ -112,13 +112,12 @@ async def test_complete_is_written_once_even_when_racing(settings: Settings,
     run_id = (await client.post("/api/v1/research", headers=auth,
                                 json={"question": QUESTION})).json()["id"]
     async with database(settings) as engine:
-        sessions = make_sessionmaker(engine)
-        async with sessions() as session:
-            assert await runs.claim(session, run_id) is not None
+        async with engine.begin() as db:
+            assert await runs.claim(db, run_id) is not None
 
         async def finish(answer: str) -> bool:
-            async with sessions() as session:
-                return await runs.complete(session, run_id, answer=answer, sources=[],
+            async with engine.begin() as db:
+                return await runs.complete(db, run_id, answer=answer, sources=[],
                                            prompt_tokens=1, completion_tokens=1,
                                            cost_usd=Decimal(0))
 
@@ -305,12 +304,12 @@ async def test_metrics_cover_requests_runs_queue_and_llm(
 async def test_search_ranks_by_matching_words(client: httpx.AsyncClient,
                                              auth: dict[str, str], settings: Settings) -> None:
     await ingest(client, auth)
-    async with database(settings) as engine, make_sessionmaker(engine)() as session:
-        results = [await search(session, query, DEFAULT_TENANT, limit=1)
+    async with database(settings) as engine, engine.connect() as db:
+        results = [await search(db, query, DEFAULT_TENANT, limit=1)
                    for query in ["readiness probe traffic", "?!", "pasta", "zeppelin",
                                  "rolling update"]]
-        both = await search(session, "rolling update", DEFAULT_TENANT, limit=5)
-        elsewhere = await search(session, "rolling update", "another-tenant", limit=5)
+        both = await search(db, "rolling update", DEFAULT_TENANT, limit=5)
+        elsewhere = await search(db, "rolling update", "another-tenant", limit=5)
     assert [[hit.title for hit in found] for found in results] == [
         ["Readiness probes"], [], ["Cooking pasta"], [], ["Rolling updates"]]
     assert [hit.title for hit in both] == ["Rolling updates", "Readiness probes"]

@@ -173,6 +173,10 @@ class Cluster(pulumi.ComponentResource):
         for addon, (values, role) in settings.items():
             addons.append(aws.eks.Addon(
                 f"{self._name}-{addon}", cluster_name=self.eks.name, addon_name=addon,
+                # The build EKS names the default for the cluster's minor: raising
+                # kubernetesVersion moves every add-on with it, in the same `pulumi up`.
+                addon_version=aws.eks.get_addon_version_output(
+                    addon_name=addon, kubernetes_version=self.eks.version).version,
                 configuration_values=values,
                 service_account_role_arn=role.arn if role else None,
                 # EKS installs self-managed copies of some add-ons; the managed one takes over.
@@ -236,6 +240,9 @@ class Cluster(pulumi.ComponentResource):
             subnet_ids=args.private_subnet_ids,
             instance_types=list(c.node_instance_types),
             capacity_type=c.node_capacity_type,
+            # Follows the control plane: after it upgrades, the nodes roll onto the new minor
+            # (33 % at a time) in the same `pulumi up`, not whenever someone remembers.
+            version=self.eks.version,
             ami_type="AL2023_ARM_64_STANDARD" if args.node_arm64 else "AL2023_x86_64_STANDARD",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=c.node_min_size, desired_size=c.node_desired_size,

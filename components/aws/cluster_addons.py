@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.aws.irsa import irsa_role
+from components.versions import CLUSTER_AUTOSCALER_IMAGE_TAGS
 
 # Pinned so that a `pulumi up` months from now installs what was tested today.
 ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts")
@@ -125,6 +126,8 @@ class ClusterAddonsArgs:
     """OIDC issuer URL of the cluster."""
     tags: Mapping[str, str]
     """Tags for AWS resources."""
+    kubernetes_version: str
+    """The cluster's Kubernetes minor: the autoscaler runs the same one."""
     keda: bool = True
     """Install KEDA, which scales the workers on their queue's length."""
 
@@ -164,6 +167,8 @@ class ClusterAddons(pulumi.ComponentResource):
         self._release(CLUSTER_AUTOSCALER_CHART, {
             "cloudProvider": "aws",
             "awsRegion": args.region,
+            # The autoscaler's minor must be the cluster's (components/versions.py).
+            "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
             "autoDiscovery": {"clusterName": args.cluster_name},
             "rbac": {"serviceAccount": {"name": "cluster-autoscaler", "annotations": {
                 "eks.amazonaws.com/role-arn": autoscaler_role.arn}}},

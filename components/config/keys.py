@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from components.versions import DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS
+
 KeyType = Literal["string", "integer", "boolean", "array"]
 
 
@@ -47,7 +49,9 @@ KEYS: tuple[Key, ...] = (
         "`per-az` (one NAT gateway per zone, survives a zone outage) or `single` (cheaper, one "
         "zone's NAT carries all egress). prod requires `per-az`.", "per-az"),
     # --- EKS ------------------------------------------------------------------------------------
-    Key("kubernetesVersion", "string", "EKS Kubernetes minor version, e.g. `1.34`.", "1.34"),
+    Key("kubernetesVersion", "string",
+        f"EKS Kubernetes minor: {', '.join(KUBERNETES_VERSIONS)}. Upgrade one minor at a "
+        "time (docs/operations.md).", DEFAULT_KUBERNETES_VERSION),
     Key("endpointPublicAccess", "boolean",
         "Expose the EKS API endpoint publicly (limited to `publicAccessCidrs`). The private "
         "endpoint is always on.", False),

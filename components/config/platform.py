@@ -13,6 +13,7 @@ from typing import Literal, cast
 
 from components.config.patterns import IAM_ROLE, QUANTITY
 from components.config.reader import ConfigReader
+from components.versions import KUBERNETES_VERSIONS
 
 NatMode = Literal["single", "per-az"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -27,7 +28,6 @@ _CACHE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g")
 _SQL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_K8S_VERSION = re.compile(r"^1\.\d{2}$")
 _MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
 _MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
 _REGISTRY = re.compile(r"^[a-z0-9.-]+(:\d{1,5})?(/[a-z0-9._/-]+)?$")
@@ -170,7 +170,7 @@ def read_network(r: ConfigReader, prod: bool) -> NetworkSettings:
 
 
 def read_cluster(r: ConfigReader, prod: bool) -> ClusterSettings:
-    version = r.matching("kubernetesVersion", _K8S_VERSION, "a Kubernetes minor such as 1.34")
+    version = r.choice("kubernetesVersion", KUBERNETES_VERSIONS)
     public = r.boolean("endpointPublicAccess")
     cidrs = r.strings("publicAccessCidrs")
     for bad in _bad_cidrs(cidrs):

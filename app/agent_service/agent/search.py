@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_service.agent.text import keywords
 from agent_service.db.models import Document
@@ -28,7 +28,7 @@ def tsquery(query: str) -> str | None:
     return " | ".join(words) if words else None
 
 
-async def search(session: AsyncSession, query: str, tenant: str, limit: int) -> list[Hit]:
+async def search(db: AsyncConnection, query: str, tenant: str, limit: int) -> list[Hit]:
     """The documents matching any of the query's words, those with more of them first
     (ts_rank_cd), newest first among equals."""
     expression = tsquery(query)
@@ -36,7 +36,7 @@ async def search(session: AsyncSession, query: str, tenant: str, limit: int) -> 
         return []
     ts_query = func.to_tsquery("english", expression)
     rank = func.ts_rank_cd(Document.search, ts_query)
-    rows = await session.execute(
+    rows = await db.execute(
         select(Document.id, Document.title, Document.source, Document.content, rank)
         .where(Document.search.bool_op("@@")(ts_query),
                or_(Document.tenant == tenant, Document.tenant.is_(None)))

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cachetools import TTLCache
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from agent_service.db.models import DEFAULT_SCOPES, DEFAULT_TENANT, SCOPES, ApiKey
 
 KEY_PREFIX = "ak_"
+_FIND = select(ApiKey.id, ApiKey.name, ApiKey.prefix, ApiKey.tenant, ApiKey.scopes).where(
+    ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
 
 
 @dataclass(frozen=True)
@@ -125,12 +127,12 @@ class KeyCache:
         self._entries: TTLCache[str, Principal | None] | None = (
             TTLCache(self.MAX_ENTRIES, ttl) if ttl > 0 else None)
 
-    async def authenticate(self, session: AsyncSession, key: str) -> Principal | None:
+    async def authenticate(self, engine: AsyncEngine, key: str) -> Principal | None:
         digest = hash_key(key)
         if self._entries is not None and digest in self._entries:
             return self._entries[digest]
-        row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest,
-                                                        ApiKey.revoked_at.is_(None)))
+        async with engine.connect() as db:  # only on a miss
+            row = (await db.execute(_FIND, {"digest": digest})).first()
         principal = None if row is None else Principal(
             row.id, row.name, row.prefix, row.tenant, frozenset(row.scopes))
         if self._entries is not None:

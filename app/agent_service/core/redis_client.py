@@ -30,4 +30,5 @@ def make_redis(url: str, max_connections: int = 100) -> redis.Redis:
         # outages are the caller's to handle (503 in the API, waiting in a worker).
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
         retry_on_error=[ConnectionError, TimeoutError])
-    return redis.Redis(connection_pool=pool)
+    # from_pool: the client owns the pool, so closing the client closes its connections.
+    return redis.Redis.from_pool(pool)

@@ -25,8 +25,12 @@ def asyncpg_url(url: str) -> str:
                        parts.fragment))
 
 
-def make_engine(url: str, pool_size: int = 10, *, pool_timeout: float = 5.0) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 10, *, pool_timeout: float = 5.0,
+                autocommit: bool = False) -> AsyncEngine:
     """An engine whose pool holds at most `pool_size` connections.
+
+    `autocommit`: every statement commits on its own, with no BEGIN and COMMIT round trips
+    around it; for callers whose every write is one statement (the API).
 
     Every checkout is pinged first, so the connections a database restart or failover broke are
     replaced instead of failing the next query; a request that finds the pool exhausted waits
@@ -35,7 +39,8 @@ def make_engine(url: str, pool_size: int = 10, *, pool_timeout: float = 5.0) -> 
     return create_async_engine(asyncpg_url(url), pool_size=pool_size, max_overflow=0,
                                pool_timeout=pool_timeout, pool_pre_ping=True,
                                pool_recycle=1800, json_serializer=dumps_text,
-                               json_deserializer=orjson.loads)
+                               json_deserializer=orjson.loads,
+                               isolation_level="AUTOCOMMIT" if autocommit else None)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,7 +17,7 @@ import redis.asyncio as redis
 import structlog
 from saq import Queue
 from sqlalchemy import and_, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.core.config import Settings
 from agent_service.core.metrics import RUNS
@@ -37,7 +37,7 @@ class Reaped:
     failed: list[str]
 
 
-async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, queue: Queue,
+async def reap(engine: AsyncEngine, client: redis.Redis, queue: Queue,
                settings: Settings) -> Reaped:
     if not await client.set(LOCK, "1", nx=True, ex=max(1, settings.sweep_interval_seconds)):
         return Reaped([], [])  # another worker is reaping
@@ -45,8 +45,8 @@ async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, 
     orphan_after = text(f"interval '{ORPHAN_QUEUED_SECONDS} seconds'")
     requeued: list[str] = []
     failed: list[str] = []
-    async with sessions() as session:
-        rows = (await session.execute(
+    async with engine.connect() as db:
+        rows = (await db.execute(
             select(ResearchRun.id, ResearchRun.status, ResearchRun.attempts,
                    ResearchRun.request_id)
             .where(or_(
@@ -63,17 +63,19 @@ async def reap(sessions: async_sessionmaker[AsyncSession], client: redis.Redis, 
         for row in rows:
             run_id = str(row.id)
             if row.status == "running" and row.attempts >= settings.job_retries:
-                if await runs.fail(session, run_id, f"worker lost {row.attempts} times; "
-                                                    "giving up"):
+                gave_up = await runs.fail(db, run_id,
+                                          f"worker lost {row.attempts} times; giving up")
+                await db.commit()
+                if gave_up:
                     RUNS.labels("failed").inc()
                     failed.append(run_id)
                 continue
             # Claim the redelivery so two reapers (or two passes) never both enqueue it.
-            claimed = (await session.execute(
+            claimed = (await db.execute(
                 update(ResearchRun).where(ResearchRun.id == uuid.UUID(run_id),
                                           ResearchRun.status == row.status)
                 .values(heartbeat_at=func.now()).returning(ResearchRun.id))).first()
-            await session.commit()
+            await db.commit()
             if claimed is None:
                 continue
             key = run_id if row.status == "queued" else f"{run_id}:redelivery:{row.attempts}"

@@ -22,7 +22,7 @@ import structlog
 import uvloop
 from saq import Job, Status, Worker
 from saq.types import Context, PartialTimersDict
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from agent_service.agent.events import EventLog
 from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunCancelled
@@ -34,7 +34,7 @@ from agent_service.core.outage import is_outage, outlast
 from agent_service.core.redis_client import make_redis
 from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db import runs
-from agent_service.db.session import make_engine, make_sessionmaker
+from agent_service.db.session import make_engine
 from agent_service.jobs import health
 from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue
 from agent_service.jobs.reaper import reap
@@ -59,7 +59,6 @@ class WorkerContext(Context, total=False):
     settings: Settings
     research_queue: ResilientRedisQueue
     engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
     redis: redis.Redis
     event_log: EventLog
     router: LLMRouter
@@ -76,7 +75,6 @@ async def startup(ctx: WorkerContext) -> None:
     ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
                                 pool_size=min(MAX_POOL_SIZE, settings.worker_concurrency + 2),
                                 pool_timeout=30)
-    ctx["sessions"] = make_sessionmaker(ctx["engine"])
     ctx["redis"] = make_redis(settings.redis_url.get_secret_value())
     ctx["event_log"] = EventLog(ctx["engine"], ctx["redis"])
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
@@ -122,12 +120,12 @@ async def _upkeep(ctx: WorkerContext) -> None:
     reachable_since = -float(stale_window)
     while True:
         try:
-            async with ctx["sessions"]() as session:
-                depth, oldest = await runs.queue_stats(session)
+            async with ctx["engine"].connect() as db:
+                depth, oldest = await runs.queue_stats(db)
             QUEUE_DEPTH.set(depth)
             QUEUE_OLDEST_AGE.set(oldest)
             if time.monotonic() - reachable_since >= stale_window:
-                await reap(ctx["sessions"], ctx["redis"], ctx["worker"].queue, settings)
+                await reap(ctx["engine"], ctx["redis"], ctx["worker"].queue, settings)
         except Exception as error:  # noqa: BLE001 - a failed pass must not stop the worker
             if is_outage(error):
                 reachable_since = time.monotonic()
@@ -139,11 +137,12 @@ async def _upkeep(ctx: WorkerContext) -> None:
 
 
 async def _durably(ctx: WorkerContext, what: str,
-                   action: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """`action` in a session of its own, waiting out an outage (see the module docstring)."""
+                   action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`action` in a transaction of its own, waiting out an outage (see the module
+    docstring)."""
     async def attempt() -> T:
-        async with ctx["sessions"]() as session:
-            return await action(session)
+        async with ctx["engine"].begin() as db:
+            return await action(db)
 
     return await outlast(attempt, ctx["settings"].outage_tolerance_seconds, what)
 

@@ -12,9 +12,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 
-from agent_service.api.deps import CurrentKey, DocumentsWriter, SessionDep
+from agent_service.api.deps import CurrentKey, DatabaseDep, DocumentsWriter
 from agent_service.api.pagination import decode_cursor, encode_cursor
 from agent_service.api.schemas import DocumentCreate, DocumentOut, DocumentPage, ErrorBody
 from agent_service.auth.keys import Principal
@@ -35,22 +35,22 @@ def visible_to(key: Principal) -> ColumnElement[bool]:
 
 
 @router.post("", status_code=201, response_model=DocumentOut, responses=WRITE_ERRORS)
-async def ingest(body: DocumentCreate, key: DocumentsWriter, db: SessionDep) -> DocumentOut:
+async def ingest(body: DocumentCreate, key: DocumentsWriter, db: DatabaseDep) -> DocumentOut:
     """Add a document to the key's tenant (or, from an admin key, a shared one); it is
     searchable as soon as this returns."""
     if body.shared and not key.may("admin"):
         raise HTTPException(403, "only an admin key may add shared documents")
-    document = Document(id=uuid.uuid4(), title=body.title, content=body.content,
-                        source=body.source, tenant=None if body.shared else key.tenant)
-    db.add(document)
-    await db.commit()
-    row = (await db.execute(select(*COLUMNS).where(Document.id == document.id))).one()
+    document_id = uuid.uuid4()
+    await db.execute(insert(Document).values(
+        id=document_id, title=body.title, content=body.content, source=body.source,
+        tenant=None if body.shared else key.tenant))
+    row = (await db.execute(select(*COLUMNS).where(Document.id == document_id))).one()
     return DocumentOut.model_validate(row._mapping)
 
 
 @router.get("", response_model=DocumentPage, responses={**ERRORS, 400: {"model": ErrorBody}})
 async def list_documents(
-    key: CurrentKey, db: SessionDep,
+    key: CurrentKey, db: DatabaseDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> DocumentPage:
@@ -71,7 +71,7 @@ async def list_documents(
 
 @router.delete("/{document_id}", status_code=204,
                responses={**WRITE_ERRORS, 404: {"model": ErrorBody}})
-async def remove(document_id: uuid.UUID, key: DocumentsWriter, db: SessionDep) -> Response:
+async def remove(document_id: uuid.UUID, key: DocumentsWriter, db: DatabaseDep) -> Response:
     """Delete one of the tenant's documents (a shared one: admin keys only); runs that already
     cited it keep their citations."""
     found = (await db.execute(select(Document.tenant).where(Document.id == document_id,
@@ -81,5 +81,4 @@ async def remove(document_id: uuid.UUID, key: DocumentsWriter, db: SessionDep) -
     if found.tenant is None and not key.may("admin"):
         raise HTTPException(403, "only an admin key may delete shared documents")
     await db.execute(delete(Document).where(Document.id == document_id))
-    await db.commit()
     return Response(status_code=204)

@@ -30,7 +30,7 @@ async def ready(svc: ServicesDep) -> JSONResponse:
     """Readiness: Postgres answers with the schema at the latest migration, and Redis answers."""
 
     async def postgres() -> str:
-        async with svc.sessions() as db:
+        async with svc.engine.connect() as db:
             revision = (await db.execute(text("SELECT version_num FROM alembic_version"))
                         ).scalar_one_or_none()
         return "ok" if revision == HEAD else f"schema at {revision}, expected {HEAD}"
