@@ -22,7 +22,9 @@ from components.config.tracing import TracingSettings
 from components.kubernetes.peers import namespace_peer
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
-COLLECTOR_CHART = ("opentelemetry-collector", "0.158.3",
+# 0.158.2: the last 0.158 release the chart repository's index publishes (0.158.3, pinned
+# before, never was, so `pulumi up` with tracing on could not find the chart).
+COLLECTOR_CHART = ("opentelemetry-collector", "0.158.2",
                    "https://open-telemetry.github.io/opentelemetry-helm-charts")
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-k8s"
 COLLECTOR_NAME = "otel-collector"

@@ -18,7 +18,7 @@ from saq.queue.redis import RedisQueue
 
 from agent_service.core.config import Settings
 from agent_service.core.json_encoding import dumps
-from agent_service.core.outage import Outage
+from agent_service.core.outage import Outage, is_outage
 from agent_service.core.redis_client import make_redis
 
 TASK = "run_research"
@@ -59,6 +59,21 @@ class ResilientRedisQueue(RedisQueue):
             return None
         self.outage.succeeded()
         return job
+
+
+async def keep_alive(job: Job) -> None:
+    """Touches the job a few times per heartbeat period for as long as it runs, waits for
+    Postgres included: SAQ's sweeper re-queues a job whose heartbeat lapses, which must mean its
+    worker died, not that the run is waiting out an outage. (A hung run ends at the job's
+    timeout.) Cancelled when the job ends."""
+    while job.heartbeat > 0:  # 0: the job asked for no heartbeat
+        await asyncio.sleep(job.heartbeat / 3)
+        try:
+            await job.update()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # Redis is away: the next beat tries again.
 
 
 def make_queue(settings: Settings) -> ResilientRedisQueue:

@@ -10,6 +10,8 @@ run twice is safe (jobs/runs.py), so erring towards redelivery loses nothing.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -20,7 +22,8 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agent_service.core.config import Settings
-from agent_service.core.metrics import RUNS
+from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUNS
+from agent_service.core.outage import is_outage
 from agent_service.db import runs
 from agent_service.db.models import ResearchRun
 from agent_service.jobs.queue import enqueue_run
@@ -29,6 +32,7 @@ log = structlog.get_logger(__name__)
 LOCK = "research:reaper:lock"
 # A run handed to the queue this long ago and still queued may have lost its job.
 ORPHAN_QUEUED_SECONDS = 60
+QUEUE_STATS_INTERVAL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -84,3 +88,30 @@ async def reap(engine: AsyncEngine, client: redis.Redis, queue: Queue,
     if requeued or failed:
         log.warning("reaped lost runs", requeued=requeued, failed=failed)
     return Reaped(requeued, failed)
+
+
+async def upkeep(engine: AsyncEngine, client: redis.Redis, queue: Queue,
+                 settings: Settings) -> None:
+    """Publishes queue depth and age, and hands lost runs back to the queue, until cancelled.
+
+    After an outage the reaper holds off for one heartbeat window: the heartbeats runs missed
+    while Postgres was away say nothing about their workers, which resume within seconds.
+    """
+    stale_window = settings.job_heartbeat_seconds * 3
+    reachable_since = -float(stale_window)
+    while True:
+        try:
+            async with engine.connect() as db:
+                depth, oldest = await runs.queue_stats(db)
+            QUEUE_DEPTH.set(depth)
+            QUEUE_OLDEST_AGE.set(oldest)
+            if time.monotonic() - reachable_since >= stale_window:
+                await reap(engine, client, queue, settings)
+        except Exception as error:  # noqa: BLE001 - a failed pass must not stop the worker
+            if is_outage(error):
+                reachable_since = time.monotonic()
+                log.warning("worker upkeep skipped: backing service unavailable",
+                            error=f"{type(error).__name__}: {error}")
+            else:
+                log.exception("worker upkeep failed")
+        await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))

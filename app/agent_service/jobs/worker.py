@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import redis.asyncio as redis
 import structlog
 import uvloop
-from saq import Job, Status, Worker
+from saq import Status, Worker
 from saq.types import Context, PartialTimersDict
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,21 +29,20 @@ from agent_service.agent.loop import Budget, BudgetExceeded, ResearchAgent, RunC
 from agent_service.agent.search import Hit, search
 from agent_service.core.config import Settings, get_settings
 from agent_service.core.gc_tuning import freeze_startup_objects
-from agent_service.core.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE, RUN_DURATION, RUNS
+from agent_service.core.metrics import RUN_DURATION, RUNS
 from agent_service.core.outage import is_outage, outlast
 from agent_service.core.redis_client import make_redis
 from agent_service.core.tracing import configure_tracing, run_span
 from agent_service.db import runs
 from agent_service.db.session import make_engine
 from agent_service.jobs import health
-from agent_service.jobs.queue import TASK, ResilientRedisQueue, make_queue
-from agent_service.jobs.reaper import reap
+from agent_service.jobs.queue import TASK, ResilientRedisQueue, keep_alive, make_queue
+from agent_service.jobs.reaper import upkeep
 from agent_service.jobs.relay import Relay
 from agent_service.llm.router import AllProvidersFailed, LLMRouter, build_providers
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-QUEUE_STATS_INTERVAL_SECONDS = 5.0
 # Postgres connections per worker process, whatever its concurrency: runs hold a connection
 # only for single short statements, so waiting for one briefly is far cheaper than exhausting
 # max_connections as workers scale out. One of them is the relay's LISTEN.
@@ -82,7 +81,8 @@ async def startup(ctx: WorkerContext) -> None:
     ctx["agent"] = ResearchAgent(ctx["router"], Budget(
         settings.agent_max_iterations, settings.agent_max_tokens,
         settings.agent_wall_clock_seconds))
-    ctx["stats_task"] = asyncio.create_task(_upkeep(ctx))
+    ctx["stats_task"] = asyncio.create_task(
+        upkeep(ctx["engine"], ctx["redis"], ctx["research_queue"], settings))
     ctx["relay_task"] = asyncio.create_task(
         Relay(ctx["engine"], ctx["research_queue"], settings).run())
     ctx["liveness_task"] = asyncio.create_task(LIVENESS.run())
@@ -109,33 +109,6 @@ async def shutdown(ctx: WorkerContext) -> None:
     log.info("worker stopped")
 
 
-async def _upkeep(ctx: WorkerContext) -> None:
-    """Publishes queue depth and age, and hands lost runs back to the queue.
-
-    After an outage the reaper holds off for one heartbeat window: the heartbeats runs missed
-    while Postgres was away say nothing about their workers, which resume within seconds.
-    """
-    settings = ctx["settings"]
-    stale_window = settings.job_heartbeat_seconds * 3
-    reachable_since = -float(stale_window)
-    while True:
-        try:
-            async with ctx["engine"].connect() as db:
-                depth, oldest = await runs.queue_stats(db)
-            QUEUE_DEPTH.set(depth)
-            QUEUE_OLDEST_AGE.set(oldest)
-            if time.monotonic() - reachable_since >= stale_window:
-                await reap(ctx["engine"], ctx["redis"], ctx["worker"].queue, settings)
-        except Exception as error:  # noqa: BLE001 - a failed pass must not stop the worker
-            if is_outage(error):
-                reachable_since = time.monotonic()
-                log.warning("worker upkeep skipped: backing service unavailable",
-                            error=f"{type(error).__name__}: {error}")
-            else:
-                log.exception("worker upkeep failed")
-        await asyncio.sleep(min(QUEUE_STATS_INTERVAL_SECONDS, settings.sweep_interval_seconds))
-
-
 async def _durably(ctx: WorkerContext, what: str,
                    action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
     """`action` in a transaction of its own, waiting out an outage (see the module
@@ -155,26 +128,12 @@ async def _record(ctx: WorkerContext, run_id: str, kind: str, data: dict[str, An
                          ctx["settings"].outage_tolerance_seconds, f"record {kind} event")
 
 
-async def _keep_alive(job: Job) -> None:
-    """Touches the job a few times per heartbeat period for as long as it runs, waits for Postgres
-    included: SAQ's sweeper re-queues a job whose heartbeat lapses, which must mean its worker
-    died, not that the run is waiting out an outage. (A hung run ends at the job's timeout.)"""
-    while job.heartbeat > 0:  # 0: the job asked for no heartbeat
-        await asyncio.sleep(job.heartbeat / 3)
-        try:
-            await job.update()
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            # Redis is away: the next beat tries again.
-
-
 async def run_research(ctx: WorkerContext, *, run_id: str, request_id: str | None = None,
                        trace_context: dict[str, str] | None = None) -> str:
     """Runs one research job; safe to run again for the same run (at-least-once delivery)."""
     with run_span(run_id, trace_context, **{"agent.attempt": ctx["job"].attempts}):
         structlog.contextvars.bind_contextvars(run_id=run_id, request_id=request_id)
-        beating = asyncio.create_task(_keep_alive(ctx["job"]))
+        beating = asyncio.create_task(keep_alive(ctx["job"]))
         try:
             return await _run_research(ctx, run_id)
         except Exception as error:
