@@ -69,6 +69,8 @@ OFFERED_SECONDS = 5
 # take LLM_LATENCY_SECONDS; at 130 runs/s about 550 are in flight at once.
 LLM_LATENCY_SECONDS = float(os.environ.get("BENCH_LLM_LATENCY_SECONDS", "2.0"))
 ARRIVALS_PER_SECOND = int(os.environ.get("BENCH_RUNS_PER_SECOND", "130"))
+# A rate one worker process sustains here (its queue stays empty), for the queue-wait figure.
+STEADY_ARRIVALS_PER_SECOND = int(os.environ.get("BENCH_STEADY_RUNS_PER_SECOND", "20"))
 ARRIVAL_SECONDS = 30
 CAPACITY_CONCURRENCY = 1000
 QUESTION = {"question": "How does a rolling update keep capacity?", "max_sources": 3}
@@ -274,9 +276,9 @@ async def _active_runs(engine: AsyncEngine) -> tuple[int, int]:
 
 
 async def capacity(service: str, headers: dict[str, str], database_url: str,
-                   worker: subprocess.Popen[bytes]) -> dict[str, object]:
-    """Runs arriving at a steady rate for ARRIVAL_SECONDS, each waiting on the LLM stub; the
-    worker's concurrent runs, queue wait, CPU and memory, read from /proc and the database."""
+                   worker: subprocess.Popen[bytes], rate: int) -> dict[str, object]:
+    """Runs arriving at `rate` per second for ARRIVAL_SECONDS, each waiting on the LLM stub;
+    the worker's concurrent runs, queue wait, CPU and memory, from /proc and the database."""
     engine = make_engine(database_url, pool_size=2)
     cpu_before, rss_before = _proc_cpu_seconds(worker.pid), _proc_rss_bytes(worker.pid)
     peak = {"running": 0, "rss": rss_before}
@@ -298,7 +300,7 @@ async def capacity(service: str, headers: dict[str, str], database_url: str,
 
     sampler = asyncio.create_task(sample())
     start = time.perf_counter()
-    await open_loop(submit, service, ARRIVALS_PER_SECOND, ARRIVAL_SECONDS)
+    await open_loop(submit, service, rate, ARRIVAL_SECONDS)
     while time.perf_counter() - start < ARRIVAL_SECONDS + 180:
         if not (await _active_runs(engine))[1]:
             break
@@ -315,7 +317,7 @@ async def capacity(service: str, headers: dict[str, str], database_url: str,
     return {
         "llm_latency_seconds": LLM_LATENCY_SECONDS, "llm_calls_per_run": 2,
         "worker_concurrency": CAPACITY_CONCURRENCY,
-        "offered_runs_per_second": ARRIVALS_PER_SECOND, "seconds": ARRIVAL_SECONDS,
+        "offered_runs_per_second": rate, "seconds": ARRIVAL_SECONDS,
         "accepted": answers[202], "refused": sum(answers.values()) - answers[202],
         "succeeded": len(succeeded), "failed": sum(1 for r in rows if r[0] == "failed"),
         "lost": answers[202] - len(rows) + sum(1 for r in rows if r[0] in ("queued", "running")),
@@ -332,7 +334,8 @@ async def capacity(service: str, headers: dict[str, str], database_url: str,
 def worker_capacity(service: str, headers: dict[str, str], database_url: str,
                     redis_url: str, env: dict[str, str]) -> dict[str, object]:
     """One worker process against the LLM stub (benchmarks/llm_stub.py), started and warmed
-    up before the clock starts."""
+    up before the clock starts: first at a rate it sustains (queue wait), then at one it does
+    not (how many runs it holds at once, and its throughput ceiling)."""
     asyncio.run(_empty(database_url, redis_url))
     llm_port, health_port = free_port(), free_port()
     worker_env = {**env, "LLM_PROVIDERS": "openai", "OPENAI_API_KEY": "sk-bench",
@@ -346,10 +349,15 @@ def worker_capacity(service: str, headers: dict[str, str], database_url: str,
                     f"http://127.0.0.1:{health_port}/health") as worker:
         httpx.post(f"{service}/api/v1/research", json=QUESTION, headers=headers)
         time.sleep(3 * LLM_LATENCY_SECONDS)  # warm-up: connections and first imports
-        asyncio.run(_empty(database_url, redis_url))
-        steal = StealMeter()
-        figures = asyncio.run(capacity(service, headers, database_url, worker))
-    return {**figures, "host_cpu_steal_percent": steal.percent()}
+        figures: dict[str, object] = {}
+        for phase, rate in (("steady", STEADY_ARRIVALS_PER_SECOND),
+                            ("saturated", ARRIVALS_PER_SECOND)):
+            asyncio.run(_empty(database_url, redis_url))
+            steal = StealMeter()
+            figures[phase] = {**asyncio.run(capacity(service, headers, database_url, worker,
+                                                     rate)),
+                              "host_cpu_steal_percent": steal.percent()}
+    return figures
 
 
 async def _empty(database_url: str, redis_url: str) -> None:
