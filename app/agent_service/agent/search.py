@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from agent_service.agent.text import keywords
@@ -28,18 +28,22 @@ def tsquery(query: str) -> str | None:
     return " | ".join(words) if words else None
 
 
+_QUERY = func.to_tsquery("english", bindparam("expression"))
+_RANK = func.ts_rank_cd(Document.search, _QUERY)
+# Built once: a run searches once per planned query, on the worker's hot path.
+_SEARCH = (select(Document.id, Document.title, Document.source, Document.content, _RANK)
+           .where(Document.search.bool_op("@@")(_QUERY),
+                  or_(Document.tenant == bindparam("tenant"), Document.tenant.is_(None)))
+           .order_by(_RANK.desc(), Document.created_at.desc())
+           .limit(bindparam("limit")))
+
+
 async def search(db: AsyncConnection, query: str, tenant: str, limit: int) -> list[Hit]:
     """The documents matching any of the query's words, those with more of them first
     (ts_rank_cd), newest first among equals."""
     expression = tsquery(query)
     if expression is None:
         return []
-    ts_query = func.to_tsquery("english", expression)
-    rank = func.ts_rank_cd(Document.search, ts_query)
-    rows = await db.execute(
-        select(Document.id, Document.title, Document.source, Document.content, rank)
-        .where(Document.search.bool_op("@@")(ts_query),
-               or_(Document.tenant == tenant, Document.tenant.is_(None)))
-        .order_by(rank.desc(), Document.created_at.desc())
-        .limit(limit))
+    rows = await db.execute(_SEARCH, {"expression": expression, "tenant": tenant,
+                                      "limit": limit})
     return [Hit(str(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows]

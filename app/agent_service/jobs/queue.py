@@ -12,7 +12,6 @@ import asyncio
 from typing import Any
 
 import orjson
-import redis.exceptions
 from saq import Job, Queue
 from saq.queue.redis import RedisQueue
 
@@ -53,8 +52,9 @@ class ResilientRedisQueue(RedisQueue):
     async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:
         try:
             job = await super().dequeue(timeout, poll_interval)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-                ConnectionError) as error:
+        except Exception as error:
+            if not is_outage(error):  # the one definition of an outage (core/outage.py)
+                raise
             await self.wait(backoff_seconds(self.outage.failed(error)))
             return None
         self.outage.succeeded()
