@@ -38,12 +38,27 @@ async def client(settings: Settings) -> AsyncIterator[redis.Redis]:
     await connection.aclose()
 
 
+# The providers a test made, closed after it: each owns an aiohttp session.
+OPENED: list[OpenAIProvider | AnthropicProvider] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_providers() -> AsyncIterator[None]:
+    yield
+    while OPENED:
+        await OPENED.pop().aclose()
+
+
 def openai(llm: FakeLLM, timeout: float = 5) -> OpenAIProvider:
-    return OpenAIProvider("sk-test", "gpt-4o-mini", f"{llm.base_url}/v1", timeout)
+    provider = OpenAIProvider("sk-test", "gpt-4o-mini", f"{llm.base_url}/v1", timeout)
+    OPENED.append(provider)
+    return provider
 
 
 def anthropic(llm: FakeLLM, timeout: float = 5) -> AnthropicProvider:
-    return AnthropicProvider("sk-ant-test", "claude-haiku-4-5", llm.base_url, timeout)
+    provider = AnthropicProvider("sk-ant-test", "claude-haiku-4-5", llm.base_url, timeout)
+    OPENED.append(provider)
+    return provider
 
 
 def metric(name: str, **labels: str) -> float:
@@ -107,7 +122,7 @@ async def test_malformed_body_is_not_retried(llm: FakeLLM, make: object) -> None
     assert caught.value.reason == "malformed" and not caught.value.retryable
 
 
-def test_backoff_never_undercuts_retry_after() -> None:
+async def test_backoff_never_undercuts_retry_after() -> None:
     wait = _BackoffHonouringRetryAfter(maximum=30)
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     state.attempt_number = 1

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from devtools.servers import APP_DIR, free_port, service_env, stop_process, wait_until_ready
+from llm_server import FakeLLM, fake_llm
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from support import new_key
 
@@ -69,6 +70,12 @@ class Receiver:
 
 
 @pytest.fixture
+def llm() -> Iterator[FakeLLM]:
+    with fake_llm() as server:
+        yield server
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
     thread = threading.Thread(target=found.server.serve_forever, daemon=True)
@@ -100,13 +107,15 @@ def until(found: Any, seconds: float = 30) -> Any:
 
 
 @pytest.mark.anyio
-async def test_a_run_is_traced_from_request_to_worker(settings: Settings,
-                                                      receiver: Receiver) -> None:
+async def test_a_run_is_traced_from_request_to_worker(settings: Settings, receiver: Receiver,
+                                                      llm: FakeLLM) -> None:
     api_port, metrics_port = free_port(), free_port()
     env = service_env(settings.database_url.get_secret_value(),
                       settings.redis_url.get_secret_value(),
                       OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY="100",
-                      WORKER_METRICS_PORT=str(metrics_port), LOG_LEVEL="WARNING")
+                      WORKER_METRICS_PORT=str(metrics_port), LOG_LEVEL="WARNING",
+                      LLM_PROVIDERS="openai", OPENAI_API_KEY="sk-test",
+                      OPENAI_BASE_URL=f"{llm.base_url}/v1")
     key = await new_key(settings, "tracing")
     api = f"http://127.0.0.1:{api_port}"
     with process(["api", "--host", "127.0.0.1", "--port", str(api_port)], env,
@@ -125,8 +134,13 @@ async def test_a_run_is_traced_from_request_to_worker(settings: Settings,
         assert run["trace_id"] == request["trace_id"]
         assert run["attributes"]["agent.attempt"] == 1
         until(lambda: receiver.find("agent-service-worker", "llm.complete",
-                                    **{"gen_ai.system": "offline"}))
+                                    **{"gen_ai.system": "openai"}))
         trace = [s for s in receiver.spans if s["trace_id"] == run["trace_id"]]
+        # The LLM SDK's own HTTP call, inside the run's trace (attribute names of the
+        # instrumentation's default, pre-stable HTTP semantic conventions).
+        calls = [s["attributes"] for s in trace if s["attributes"].get("http.method") == "POST"
+                 and str(s["attributes"].get("http.url")).endswith("/v1/chat/completions")]
+        assert calls and calls[0]["http.status_code"] == 200, trace
         assert any(s["attributes"].get("db.system") == "postgresql" for s in trace)
         assert any(s["attributes"].get("db.system") == "redis" for s in trace)
     # Probes and scrapes are not traced.

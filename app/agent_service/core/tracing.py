@@ -2,7 +2,7 @@
 
 With an endpoint, each process exports spans over OTLP/HTTP: FastAPI requests, SQLAlchemy
 queries (at the asyncpg driver: the SQLAlchemy instrumentation does not support SQLAlchemy 2.1
-yet), Redis commands and outgoing HTTP calls (the LLM SDKs use httpx), plus one span per
+yet), Redis commands and outgoing HTTP calls (the LLM SDKs' aiohttp transport), plus one span per
 research run in the worker. The API hands the trace context to the worker inside the job, so a
 run's trace starts at the request that queued it. Every run span carries `agent.run_id`, so a slow
 run is found in the trace backend by its id. Sampling follows the standard OTEL_TRACES_SAMPLER /
@@ -43,8 +43,8 @@ def configure_tracing(settings: Settings, role: str,
     if _state["configured"]:
         return True
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     provider = TracerProvider(resource=Resource.create({
@@ -55,7 +55,7 @@ def configure_tracing(settings: Settings, role: str,
     trace.set_tracer_provider(provider)
     RedisInstrumentor().instrument()
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
-    HTTPXClientInstrumentor().instrument()
+    AioHttpClientInstrumentor().instrument()
     _state["configured"] = True
     return True
 

@@ -47,6 +47,11 @@ T = TypeVar("T")
 # only for single short statements, so waiting for one briefly is far cheaper than exhausting
 # max_connections as workers scale out. One of them is the relay's LISTEN.
 MAX_POOL_SIZE = 8
+# Each idle job slot waits this long for a job in one Redis command, then starts another; a
+# stopping worker's idle slots end within it. Every wake-up costs a Redis round trip, so with
+# hundreds of slots a short wait is a busy loop (at 1 s, 1,000 idle slots cost a worker half a
+# core: `make bench-app`).
+IDLE_SLOT_WAKEUP_SECONDS = 5
 # One per process: the health endpoint's thread reads what the event loop's task writes.
 LIVENESS = health.Liveness(limit_seconds=60.0)
 
@@ -70,10 +75,12 @@ class WorkerContext(Context, total=False):
 async def startup(ctx: WorkerContext) -> None:
     settings = ctx["settings"]
     # Runs beyond the pool wait for a connection; after 30 s that counts as an outage and is
-    # waited out like one.
+    # waited out like one. No ping per checkout (a round trip per statement): every statement
+    # here waits out outages, so a connection broken by a restart fails once, SQLAlchemy drops
+    # the whole pool, and the retry runs on a new connection.
     ctx["engine"] = make_engine(settings.database_url.get_secret_value(),
                                 pool_size=min(MAX_POOL_SIZE, settings.worker_concurrency + 2),
-                                pool_timeout=30)
+                                pool_timeout=30, pre_ping=False)
     ctx["redis"] = make_redis(settings.redis_url.get_secret_value())
     ctx["event_log"] = EventLog(ctx["engine"], ctx["redis"])
     ctx["router"] = LLMRouter(build_providers(settings), ctx["redis"], settings,
@@ -231,10 +238,12 @@ async def after_process(ctx: WorkerContext) -> None:
 
 def build_worker(settings: Settings) -> Worker[WorkerContext]:
     # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
-    # short enough not to stretch every shutdown to the grace period.
+    # short enough not to stretch every shutdown to the grace period. The abort check reads
+    # every running job from Redis; runs are cancelled through their row (db/runs.py), so SAQ's
+    # own abort only serves operators and is checked less often.
     timers: PartialTimersDict = {"sweep": settings.sweep_interval_seconds,
                                  "worker_info": settings.sweep_interval_seconds,
-                                 "abort": 1, "schedule": 1}
+                                 "abort": IDLE_SLOT_WAKEUP_SECONDS, "schedule": 1}
     queue = make_queue(settings)
     worker = Worker[WorkerContext](
         queue,
@@ -245,9 +254,9 @@ def build_worker(settings: Settings) -> Worker[WorkerContext]:
         after_process=after_process,
         timers=timers,
         shutdown_grace_period_s=settings.shutdown_grace_seconds,
-        # Idle slots wake up every second, so a stopping worker does not sit out the whole
+        # Idle slots wake up now and then, so a stopping worker does not sit out the whole
         # grace period waiting on an empty queue.
-        dequeue_timeout=1.0,
+        dequeue_timeout=IDLE_SLOT_WAKEUP_SECONDS,
     )
     worker.context["research_queue"] = queue
     return worker

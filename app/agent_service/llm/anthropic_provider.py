@@ -13,7 +13,8 @@ class AnthropicProvider:
     def __init__(self, api_key: str, model: str, base_url: str | None, timeout: float) -> None:
         self.model = model
         self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url,
-                                                timeout=timeout, max_retries=0)
+                                                timeout=timeout, max_retries=0,
+                                                http_client=anthropic.DefaultAioHttpClient())
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:

@@ -13,8 +13,9 @@ class OpenAIProvider:
     def __init__(self, api_key: str, model: str, base_url: str | None, timeout: float) -> None:
         self.model = model
         # Retries are ours (with failover and metrics), so the SDK must not retry as well.
+        # aiohttp: the SDK's documented transport for many concurrent calls (docs/service.md).
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
-                                          max_retries=0)
+                                          max_retries=0, http_client=openai.DefaultAioHttpClient())
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:
