@@ -4,8 +4,9 @@ This file only wires the components (components/, one package per layer). Every 
 service image from `app/` (delivery/image.py) or deploys the prebuilt `imageRef`. On AWS (`dev`,
 `prod`) it deploys, from components/aws/:
   1. a VPC over 3 zones with private subnets and NAT egress (network.py);
-  2. an EKS cluster with a managed node group, add-ons, IRSA, the AWS Load Balancer Controller,
-     metrics-server and cluster-autoscaler (cluster.py, cluster_addons.py);
+  2. an EKS cluster with a managed node group, add-ons, the AWS Load Balancer Controller,
+     metrics-server and cluster-autoscaler, each controller with its role through EKS Pod
+     Identity (cluster.py, cluster_addons.py);
   3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py);
   4. an ECR repository the image is pushed to (registry.py).
 The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
@@ -34,7 +35,7 @@ from components.delivery.image import AppImage, AppImageArgs
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.kubernetes.in_cluster_data import InClusterData, InClusterDataArgs
 from components.kubernetes.peers import namespace_peer
-from components.kubernetes.service import AgentService, AgentServiceArgs
+from components.kubernetes.service import SERVICE_ACCOUNT, AgentService, AgentServiceArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.observability.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
 
@@ -71,10 +72,10 @@ def deploy_aws(s: Settings) -> Platform:
                                        s.cluster.kubeconfig_role_arn)
     kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
     addons = ClusterAddons("addons", ClusterAddonsArgs(
-        cluster_name=name, region=region, vpc_id=network.vpc_id,
-        oidc_provider_arn=cluster.oidc_provider_arn, oidc_issuer_url=cluster.oidc_issuer_url,
+        cluster_name=name, cluster=cluster.cluster_name, region=region, vpc_id=network.vpc_id,
         tags=s.tags, kubernetes_version=s.cluster.kubernetes_version,
-        keda=s.service.keda_enabled),
+        keda=s.service.keda_enabled, service_role_arn=s.service.service_account_role_arn,
+        service_namespace=s.service.namespace, service_account=SERVICE_ACCOUNT),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
 
     database = Database("database", DatabaseArgs(

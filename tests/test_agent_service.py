@@ -365,12 +365,24 @@ def test_alb_ingress_is_awaited(stacks: dict[str, Rendered]) -> None:
         "kubectl -n agent-service port-forward svc/agent-service-api 8000:80")
 
 
-def test_irsa_role_annotates_the_service_account(render_with: Any) -> None:
+def test_the_service_role_comes_through_pod_identity(render_with: Any) -> None:
     role = "arn:aws:iam::123456789012:role/agent-service"
     rendered = render_with("dev", {"serviceAccountRoleArn": role})
     account = named(rendered, "kubernetes:core/v1:ServiceAccount", "agent-service")
-    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
+    assert "annotations" not in account["metadata"]
     assert account["automountServiceAccountToken"] is False
+    association = rendered.named("addons-service-pod-identity").inputs
+    assert (association["namespace"], association["serviceAccount"], association["roleArn"]) == (
+        "agent-service", "agent-service", role)
+    # Pod Identity gives a pod its role when the pod starts: setting the role rolls the pods.
+    for deployment in rendered.of_type("kubernetes:apps/v1:Deployment"):
+        annotations = deployment.inputs["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["agent-platform.io/aws-role"] == role
+    assert not render_with("dev", {}).of_type(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation") or all(
+        a.inputs["serviceAccount"] != "agent-service"
+        for a in render_with("dev", {}).of_type(
+            "aws:eks/podIdentityAssociation:PodIdentityAssociation"))
 
 
 @pytest.mark.parametrize(("stack", "overrides", "expected"), [

@@ -193,22 +193,27 @@ def test_prod_keeps_a_node_per_zone_on_demand(stacks: dict[str, Rendered]) -> No
     assert stacks["dev"].one("aws:eks/nodeGroup:NodeGroup").inputs["capacityType"] == "SPOT"
 
 
-def test_addons_enforce_network_policy_and_use_irsa(aws: Rendered) -> None:
+def test_addons_enforce_network_policy_and_run_the_pod_identity_agent(aws: Rendered) -> None:
     addons = {a.inputs["addonName"]: a.inputs for a in aws.of_type("aws:eks/addon:Addon")}
-    assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "aws-ebs-csi-driver"}
+    assert set(addons) == {"vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns",
+                           "aws-ebs-csi-driver"}
     assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
     for name in ("vpc-cni", "aws-ebs-csi-driver"):
         assert addons[name]["serviceAccountRoleArn"], name
+    # The agent is up before the first node joins, so no controller pod starts without it.
+    group = aws.one("aws:eks/nodeGroup:NodeGroup")
+    assert "cluster-eks-pod-identity-agent" in group.depends_on
 
 
-def test_irsa_roles_trust_exactly_one_service_account(aws: Rendered) -> None:
+def test_irsa_stays_only_for_the_cni_and_the_ebs_driver(aws: Rendered) -> None:
     expected = {
         "cluster-vpc-cni-irsa": "system:serviceaccount:kube-system:aws-node",
         "cluster-ebs-csi-irsa": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
-        "addons-alb-controller-irsa":
-            "system:serviceaccount:kube-system:aws-load-balancer-controller",
-        "addons-cluster-autoscaler-irsa": "system:serviceaccount:kube-system:cluster-autoscaler",
     }
+    federated = {r.name for r in aws.of_type("aws:iam/role:Role")
+                 if "Federated" in json.loads(r.inputs["assumeRolePolicy"])["Statement"][0][
+                     "Principal"]}
+    assert federated == set(expected)
     for name, subject in expected.items():
         policy = json.loads(aws.named(name).inputs["assumeRolePolicy"])
         (statement,) = policy["Statement"]
@@ -216,6 +221,36 @@ def test_irsa_roles_trust_exactly_one_service_account(aws: Rendered) -> None:
         conditions = statement["Condition"]["StringEquals"]
         assert subject in conditions.values(), name
         assert "sts.amazonaws.com" in conditions.values(), name
+
+
+def test_controllers_get_their_roles_through_pod_identity(aws: Rendered) -> None:
+    associations = {(a.inputs["namespace"], a.inputs["serviceAccount"]): a
+                    for a in aws.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    assert set(associations) == {("kube-system", "aws-load-balancer-controller"),
+                                 ("kube-system", "cluster-autoscaler")}
+    releases = {r.inputs["chart"]: r for r in aws.of_type("kubernetes:helm.sh/v3:Release")}
+    for (_, account), association in associations.items():
+        assert association.inputs["clusterName"] == aws.one("aws:eks/cluster:Cluster").inputs[
+            "name"]
+        # The harness's ARNs end with the logical name.
+        role = next(r for r in aws.of_type("aws:iam/role:Role")
+                    if association.inputs["roleArn"].endswith(f":{r.name}"))
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement == {"Effect": "Allow",
+                             "Principal": {"Service": "pods.eks.amazonaws.com"},
+                             "Action": ["sts:AssumeRole", "sts:TagSession"]}
+        chart = {"aws-load-balancer-controller": "aws-load-balancer-controller",
+                 "cluster-autoscaler": "cluster-autoscaler"}[account]
+        release = releases[chart]
+        # Its pods start after the association, and a new role rolls them.
+        assert association.name in release.depends_on
+        assert release.inputs["values"]["podAnnotations"] == {
+            "agent-platform.io/aws-role": association.inputs["roleArn"]}
+    # No IRSA annotation is left on the controllers' service accounts.
+    assert "annotations" not in releases["aws-load-balancer-controller"].inputs["values"][
+        "serviceAccount"]
+    assert "annotations" not in releases["cluster-autoscaler"].inputs["values"]["rbac"][
+        "serviceAccount"]
 
 
 def test_controllers_are_pinned_helm_releases(aws: Rendered) -> None:

@@ -258,7 +258,7 @@ def test_a_kubernetes_upgrade_updates_control_plane_add_ons_and_nodes_in_place(
     assert set(updated) == {
         "Cluster/cluster-eks", "NodeGroup/cluster-nodes", "Addon/cluster-vpc-cni",
         "Addon/cluster-kube-proxy", "Addon/cluster-coredns", "Addon/cluster-aws-ebs-csi-driver",
-        "Release/addons-cluster-autoscaler"}
+        "Addon/cluster-eks-pod-identity-agent", "Release/addons-cluster-autoscaler"}
     assert_no_outage(steps)
     assert updated["NodeGroup/cluster-nodes"].resource.inputs["version"] == "1.35"
     assert updated["Release/addons-cluster-autoscaler"].resource.inputs["values"]["image"] == {

@@ -1,4 +1,5 @@
-"""EKS built from pulumi-aws resources: control plane, managed nodes, add-ons, OIDC for IRSA."""
+"""EKS built from pulumi-aws resources: control plane, managed nodes, add-ons (the Pod Identity
+agent among them), and the OIDC provider the VPC CNI's IRSA role still needs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.irsa import irsa_role
+from components.aws.service_account_roles import irsa_role
 from components.config.platform import ClusterSettings
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
@@ -133,7 +134,9 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_provider_arn = oidc.arn
 
         self._create_access_entries()
-        network_addons = self._create_addons(("vpc-cni", "kube-proxy"))
+        # The Pod Identity agent with the network add-ons: before the first node, so no
+        # controller pod starts before it can hand out credentials.
+        network_addons = self._create_addons(("vpc-cni", "kube-proxy", "eks-pod-identity-agent"))
         self.node_group = self._create_node_group(depends_on=network_addons)
         self._create_addons(("coredns", "aws-ebs-csi-driver"), depends_on=[self.node_group])
 
@@ -158,8 +161,12 @@ class Cluster(pulumi.ComponentResource):
         settings: dict[str, tuple[str | None, aws.iam.Role | None]] = {}
         for addon in names:
             if addon == "vpc-cni":
-                # The CNI's own IRSA role keeps AmazonEKS_CNI_Policy off the node role, and
-                # enableNetworkPolicy makes NetworkPolicy objects actually enforced.
+                # The CNI's own role keeps AmazonEKS_CNI_Policy off the node role, and
+                # enableNetworkPolicy makes NetworkPolicy objects actually enforced. The CNI and
+                # the EBS CSI driver stay on IRSA: EKS runs their pods and does not restart them
+                # when the add-on's identity changes, so moving a running cluster to Pod
+                # Identity would leave them holding credentials for a deleted role (and the
+                # CNI gates every pod IP on a new node, where IRSA needs no other DaemonSet).
                 settings[addon] = (json.dumps({"enableNetworkPolicy": "true"}),
                                    self._irsa("vpc-cni", "kube-system", "aws-node",
                                               ["AmazonEKS_CNI_Policy"]))

@@ -8,14 +8,15 @@ wanted for controllers that sit in the request path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.irsa import irsa_role
+from components.aws.service_account_roles import associate, pod_identity_role
 from components.versions import CLUSTER_AUTOSCALER_IMAGE_TAGS
 
 # Pinned so that a `pulumi up` months from now installs what was tested today.
@@ -26,6 +27,12 @@ CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1",
                             "https://kubernetes.github.io/autoscaler")
 KEDA_CHART = ("keda", "2.18.0", "https://kedacore.github.io/charts")
 KEDA_NAMESPACE = "keda"
+ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
+AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+# On the controllers' pod templates: EKS Pod Identity hands a pod its credentials when the pod
+# is created, so a new or changed role rolls the pods (and moving a running cluster from IRSA
+# replaces pods that still hold tokens for the deleted IRSA roles).
+POD_IDENTITY_ANNOTATION = "agent-platform.io/aws-role"
 SYSTEM_NAMESPACE = "kube-system"
 
 _ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
@@ -120,20 +127,24 @@ class ClusterAddonsArgs:
     """AWS region; passed explicitly because pods cannot reach instance metadata (hop limit 1)."""
     vpc_id: pulumi.Input[str]
     """VPC of the cluster, for the load balancer controller."""
-    oidc_provider_arn: pulumi.Input[str]
-    """IAM OIDC provider of the cluster, for IRSA roles."""
-    oidc_issuer_url: pulumi.Input[str]
-    """OIDC issuer URL of the cluster."""
+    cluster: pulumi.Input[str]
+    """The same name as the cluster's output, so that Pod Identity associations wait for it."""
     tags: Mapping[str, str]
     """Tags for AWS resources."""
     kubernetes_version: str
     """The cluster's Kubernetes minor: the autoscaler runs the same one."""
     keda: bool = True
     """Install KEDA, which scales the workers on their queue's length."""
+    service_role_arn: str | None = None
+    """IAM role for the agent service's pods (`serviceAccountRoleArn`), given through Pod
+    Identity to `service_namespace/service_account`."""
+    service_namespace: str = ""
+    service_account: str = ""
 
 
 class ClusterAddons(pulumi.ComponentResource):
-    """AWS Load Balancer Controller, metrics-server, cluster-autoscaler and a default gp3 class.
+    """AWS Load Balancer Controller, metrics-server, cluster-autoscaler and a default gp3 class;
+    the controllers get their AWS roles through EKS Pod Identity.
 
     Node autoscaling uses cluster-autoscaler on the managed node group: the node group stays the
     one place node settings live, and scaling needs no extra CRDs, queues or controller nodes.
@@ -145,36 +156,42 @@ class ClusterAddons(pulumi.ComponentResource):
         self._name = name
         self._args = args
 
-        alb_role = self._irsa("alb-controller", "aws-load-balancer-controller",
-                              alb_controller_policy())
+        alb = self._pod_identity("alb-controller", SYSTEM_NAMESPACE, ALB_SERVICE_ACCOUNT,
+                                 alb_controller_policy())
         self.alb_controller = self._release(ALB_CONTROLLER_CHART, {
             "clusterName": args.cluster_name,
             "region": args.region,
             "vpcId": args.vpc_id,
             "replicaCount": 2,
-            "serviceAccount": {"name": "aws-load-balancer-controller", "annotations": {
-                "eks.amazonaws.com/role-arn": alb_role.arn}},
+            "serviceAccount": {"name": ALB_SERVICE_ACCOUNT},
+            "podAnnotations": {POD_IDENTITY_ANNOTATION: alb.role_arn},
             # Services of type LoadBalancer are not how traffic enters this platform.
             "enableServiceMutatorWebhook": False,
             "podDisruptionBudget": {"maxUnavailable": 1},
-        })
+        }, depends_on=[alb])
         self._release(METRICS_SERVER_CHART, {
             "replicas": 2,
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
         })
-        autoscaler_role = self._irsa("cluster-autoscaler", "cluster-autoscaler",
-                                     cluster_autoscaler_policy(args.cluster_name))
+        autoscaler = self._pod_identity("cluster-autoscaler", SYSTEM_NAMESPACE,
+                                        AUTOSCALER_SERVICE_ACCOUNT,
+                                        cluster_autoscaler_policy(args.cluster_name))
         self._release(CLUSTER_AUTOSCALER_CHART, {
             "cloudProvider": "aws",
             "awsRegion": args.region,
             # The autoscaler's minor must be the cluster's (components/versions.py).
             "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
             "autoDiscovery": {"clusterName": args.cluster_name},
-            "rbac": {"serviceAccount": {"name": "cluster-autoscaler", "annotations": {
-                "eks.amazonaws.com/role-arn": autoscaler_role.arn}}},
+            "rbac": {"serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT}},
+            "podAnnotations": {POD_IDENTITY_ANNOTATION: autoscaler.role_arn},
             "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
                           "skip-nodes-with-system-pods": False},
-        })
+        }, depends_on=[autoscaler])
+        if args.service_role_arn:
+            associate(f"{name}-service-pod-identity", cluster_name=args.cluster,
+                      namespace=args.service_namespace, service_account=args.service_account,
+                      role_arn=args.service_role_arn, tags=args.tags,
+                      opts=pulumi.ResourceOptions(parent=self))
         if args.keda:
             self._release(KEDA_CHART, {
                 "operator": {"replicaCount": 2},
@@ -195,15 +212,20 @@ class ClusterAddons(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({})
 
-    def _irsa(self, role: str, service_account: str, policy: dict[str, Any]) -> Any:
-        return irsa_role(
-            f"{self._name}-{role}-irsa", oidc_provider_arn=self._args.oidc_provider_arn,
-            issuer_url=self._args.oidc_issuer_url, namespace=SYSTEM_NAMESPACE,
-            service_account=service_account, inline_policy=policy, tags=self._args.tags,
-            opts=pulumi.ResourceOptions(parent=self))
+    def _pod_identity(self, role: str, namespace: str, service_account: str,
+                      policy: dict[str, Any]) -> aws.eks.PodIdentityAssociation:
+        """A role for one controller's service account, and its association."""
+        iam_role = pod_identity_role(f"{self._name}-{role}-pod-identity", inline_policy=policy,
+                                     tags=self._args.tags,
+                                     opts=pulumi.ResourceOptions(parent=self))
+        return associate(f"{self._name}-{role}-pod-identity", cluster_name=self._args.cluster,
+                         namespace=namespace, service_account=service_account,
+                         role_arn=iam_role.arn, tags=self._args.tags,
+                         opts=pulumi.ResourceOptions(parent=iam_role))
 
     def _release(self, chart: tuple[str, str, str], values: Mapping[str, Any],
-                 namespace: str = SYSTEM_NAMESPACE) -> k8s.helm.v3.Release:
+                 namespace: str = SYSTEM_NAMESPACE,
+                 depends_on: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:
         chart_name, version, repo = chart
         return k8s.helm.v3.Release(
             f"{self._name}-{chart_name}",
@@ -218,4 +240,6 @@ class ClusterAddons(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=pulumi.ResourceOptions(parent=self))
+            # A controller's pods start after their Pod Identity association exists, or they
+            # would start without credentials.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))

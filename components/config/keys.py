@@ -172,7 +172,8 @@ KEYS: tuple[Key, ...] = (
         "Namespace of the in-cluster ingress controller allowed to reach the API (non-ALB "
         "classes; ALB traffic is admitted from the VPC CIDR).", "kube-system"),
     Key("serviceAccountRoleArn", "string",
-        "IAM role for the service's pods through IRSA (optional; the service needs none today).",
+        "IAM role for the service's pods through EKS Pod Identity (AWS stacks; optional, the "
+        "service needs none today). The role must trust `pods.eks.amazonaws.com`.",
         ""),
     Key("llmProviders", "array",
         "LLM providers in failover order: `openai`, `anthropic`, `offline` (the deterministic "

@@ -73,10 +73,9 @@ class AgentService(pulumi.ComponentResource):
             opts=ctx.child())
         account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
-            metadata=ctx.metadata(
-                "service-account", name=NAME,
-                annotations={"eks.amazonaws.com/role-arn": s.service_account_role_arn}
-                if s.service_account_role_arn else None),
+            # Its AWS role, if any, comes from an EKS Pod Identity association
+            # (components/aws/cluster_addons.py), not an IRSA annotation.
+            metadata=ctx.metadata("service-account", name=NAME),
             # No pod of the service talks to the Kubernetes API.
             automount_service_account_token=False,
             opts=ctx.child())

@@ -58,10 +58,15 @@ class Pods:
                  grace_seconds: int, restart_policy: str | None = None,
                  spread: bool = True, annotations: Mapping[str, pulumi.Input[str]] | None = None,
                  ) -> k8s.core.v1.PodTemplateSpecArgs:
+        annotations = dict(annotations or {})
+        role = self.ctx.settings.service_account_role_arn
+        if role:
+            # EKS Pod Identity hands a pod its role when the pod is created, so a new or
+            # changed role must start new pods: the rollout carries it.
+            annotations[AWS_ROLE_ANNOTATION] = role
         return k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels=self.ctx.labels(component),
-                annotations=dict(annotations) if annotations else None),
+                labels=self.ctx.labels(component), annotations=annotations or None),
             spec=k8s.core.v1.PodSpecArgs(
                 service_account_name=self.service_account,
                 automount_service_account_token=False,
@@ -90,6 +95,9 @@ class Pods:
                 # pods it is replacing.
                 match_label_keys=["pod-template-hash"])
             for key, mode in ((ZONE_KEY, zones), (HOST_KEY, "ScheduleAnyway"))]
+
+
+AWS_ROLE_ANNOTATION = "agent-platform.io/aws-role"
 
 
 def scrape_annotations(port: int) -> dict[str, pulumi.Input[str]]:
