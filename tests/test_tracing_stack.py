@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_config import config_error
 
-from components.observability.tracing import COLLECTOR_CHART, JAEGER_IMAGE
+from components.observability.tracing import COLLECTOR_CHART, JAEGER_IMAGE, Tracing
 from harness import Rendered
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -40,11 +40,16 @@ def test_prod_traces_through_the_collector_to_jaeger(stacks: dict[str, Rendered]
     assert (release["version"], release["namespace"]) == (COLLECTOR_CHART[1], "monitoring")
     values = release["values"]
     assert values["replicaCount"] == 2 and values["mode"] == "deployment"
-    pipeline = values["config"]["service"]["pipelines"]["traces"]
+    config = values["alternateConfig"]
+    assert "config" not in values
+    # Traces only, and the health check the chart's probes ask.
+    assert list(config["service"]["pipelines"]) == ["traces"]
+    pipeline = config["service"]["pipelines"]["traces"]
     assert pipeline["processors"] == ["memory_limiter", "batch"]
     (exporter,) = pipeline["exporters"]
-    assert values["config"]["exporters"][exporter]["endpoint"] == \
-        "jaeger.tracing.svc.cluster.local:4317"
+    assert config["exporters"][exporter]["endpoint"] == "jaeger.tracing.svc.cluster.local:4317"
+    assert config["service"]["extensions"] == ["health_check"]
+    assert config["extensions"]["health_check"]["endpoint"] == "${env:MY_POD_IP}:13133"
 
     (jaeger,) = prod.of_type("kubernetes:apps/v1:StatefulSet")
     assert jaeger.inputs["metadata"]["namespace"] == "tracing"
@@ -97,7 +102,7 @@ def test_an_external_otlp_backend_gets_its_token_from_a_secret(render_with: Any)
                            secrets={"tracingOtlpAuthToken": "Bearer trace-token-123"})
     release = collector(rendered)
     assert release is not None
-    exporter = release["values"]["config"]["exporters"]["otlphttp/backend"]
+    exporter = release["values"]["alternateConfig"]["exporters"]["otlphttp/backend"]
     assert exporter == {"endpoint": "https://tempo.example.com:4318",
                         "headers": {"authorization": "${env:OTLP_AUTH_TOKEN}"}}
     secret = rendered.named("tracing-auth", "kubernetes:core/v1:Secret")
@@ -127,3 +132,23 @@ def test_bad_tracing_settings_name_the_key(overrides: dict[str, Any], expected: 
     message = config_error("prod", **overrides)
     assert expected in message
     assert "plain-token" not in message
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [n for key, item in value.items() for n in _nulls(item, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [n for index, item in enumerate(value) for n in _nulls(item, f"{path}[{index}]")]
+    return []
+
+
+@pytest.mark.parametrize("exporter", [
+    {"otlp/backend": {"endpoint": "jaeger.tracing.svc.cluster.local:4317"}},
+    {"otlphttp/backend": {"endpoint": "https://tempo.example.com:4318"}}])
+def test_the_collector_values_hold_no_null(exporter: dict[str, Any]) -> None:
+    """The values as the program hands them to the provider (the harness drops nulls, so a
+    rendered stack cannot show one): nothing relies on a null deleting a chart default."""
+    values = Tracing.collector_values(exporter)
+    assert _nulls(values) == []

@@ -32,6 +32,8 @@ JAEGER_IMAGE = "jaegertracing/jaeger:2.21.0"
 JAEGER_UID = 10001
 OTLP_GRPC_PORT = 4317
 OTLP_HTTP_PORT = 4318
+HEALTH_CHECK_PORT = 13133
+COLLECTOR_METRICS_PORT = 8888
 JAEGER_UI_PORT = 16686
 AUTH_TOKEN_ENV = "OTLP_AUTH_TOKEN"
 JAEGER_NAMESPACE = "tracing"
@@ -104,7 +106,8 @@ class Tracing(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"endpoint": self.endpoint})
 
-    def collector_values(self, exporter: dict[str, Any],
+    @staticmethod
+    def collector_values(exporter: dict[str, Any],
                          auth_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {
             "fullnameOverride": COLLECTOR_NAME,
@@ -114,7 +117,12 @@ class Tracing(pulumi.ComponentResource):
             "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                           "limits": {"memory": "512Mi"}},
-            "config": {
+            # The whole collector configuration, used as it is: the chart merges `config` into
+            # defaults with metrics and logs pipelines nobody reads, and removing those takes
+            # nulls, which do not reliably survive into Helm's values (pulumi-kubernetes#3178).
+            "alternateConfig": {
+                "extensions": {"health_check": {
+                    "endpoint": f"${{env:MY_POD_IP}}:{HEALTH_CHECK_PORT}"}},
                 "receivers": {"otlp": {"protocols": {
                     "grpc": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_GRPC_PORT}"},
                     "http": {"endpoint": f"${{env:MY_POD_IP}}:{OTLP_HTTP_PORT}"}}}},
@@ -123,12 +131,14 @@ class Tracing(pulumi.ComponentResource):
                                        "spike_limit_percentage": 25},
                     "batch": {}},
                 "exporters": exporter,
-                "service": {"pipelines": {
-                    "traces": {"receivers": ["otlp"],
-                               "processors": ["memory_limiter", "batch"],
-                               "exporters": list(exporter)},
-                    # The chart's default pipelines receive metrics and logs nobody reads.
-                    "metrics": None, "logs": None}},
+                "service": {
+                    # The chart's liveness and readiness probes ask this extension.
+                    "extensions": ["health_check"],
+                    "pipelines": {"traces": {"receivers": ["otlp"],
+                                             "processors": ["memory_limiter", "batch"],
+                                             "exporters": list(exporter)}},
+                    "telemetry": {"metrics": {"readers": [{"pull": {"exporter": {"prometheus": {
+                        "host": "${env:MY_POD_IP}", "port": COLLECTOR_METRICS_PORT}}}}]}}},
             },
         }
         if auth_secret is not None:
