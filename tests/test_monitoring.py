@@ -14,7 +14,7 @@ from promtool import amtool
 from test_config import config_error, settings_for
 
 from components.observability.alert_rules import rule_groups
-from components.observability.monitoring import CHART
+from components.observability.monitoring import PROMETHEUS_STACK_CHART
 from harness import STACKS, Rendered, Resource, stack_config
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -41,7 +41,7 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("stack", STACKS)
 def test_chart_is_pinned_and_sized_per_stack(stacks: dict[str, Rendered], stack: str) -> None:
     release = chart(stacks[stack])
-    assert (release["version"], release["repositoryOpts"]["repo"]) == CHART[1:]
+    assert (release["version"], release["repositoryOpts"]["repo"]) == PROMETHEUS_STACK_CHART[1:]
     assert release["namespace"] == "monitoring"
     assert release["atomic"] is True
     spec = release["values"]["prometheus"]["prometheusSpec"]

@@ -30,7 +30,8 @@ from components.observability.alert_rules import rule_groups
 from components.observability.alertmanager_config import alertmanager_config
 from components.observability.dashboards import DATASOURCE_UID, dashboards
 
-CHART = ("kube-prometheus-stack", "79.10.0", "https://prometheus-community.github.io/helm-charts")
+PROMETHEUS_STACK_CHART = ("kube-prometheus-stack", "79.10.0",
+                          "https://prometheus-community.github.io/helm-charts")
 RELEASE = "kube-prometheus-stack"
 SELECTOR = {"release": RELEASE}
 DASHBOARD_LABEL = ("grafana_dashboard", "1")
@@ -113,8 +114,8 @@ class Monitoring(pulumi.ComponentResource):
 
         release = k8s.helm.v3.Release(
             f"{name}-kube-prometheus-stack",
-            name=RELEASE, chart=CHART[0], version=CHART[1],
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART[2]),
+            name=RELEASE, chart=PROMETHEUS_STACK_CHART[0], version=PROMETHEUS_STACK_CHART[1],
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=PROMETHEUS_STACK_CHART[2]),
             namespace=self._ns,
             values=self.chart_values(grafana_secret.metadata.name,
                                      alertmanager_secret.metadata.name),
