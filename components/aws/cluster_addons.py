@@ -23,7 +23,7 @@ from components.versions import CLUSTER_AUTOSCALER_IMAGE_TAGS
 ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts")
 METRICS_SERVER_CHART = ("metrics-server", "3.13.0",
                         "https://kubernetes-sigs.github.io/metrics-server/")
-CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.50.1",
+CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.56.0",
                             "https://kubernetes.github.io/autoscaler")
 KEDA_CHART = ("keda", "2.18.0", "https://kedacore.github.io/charts")
 KEDA_NAMESPACE = "keda"
