@@ -8,7 +8,8 @@ service image from `app/` (delivery/image.py) or deploys the prebuilt `imageRef`
      metrics-server and cluster-autoscaler, each controller with its role through EKS Pod
      Identity (cluster.py, cluster_addons.py);
   3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py);
-  4. an ECR repository the image is pushed to (registry.py).
+  4. an ECR repository the image is pushed to (registry.py);
+  5. with `domainName`, the API's ACM certificate and its Route 53 alias record (edge.py).
 The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
 in the cluster (kubernetes/in_cluster_data.py) and the image built by the local Docker engine.
 On every stack the agent service itself runs from that image (kubernetes/service/), watched by
@@ -26,6 +27,7 @@ from components.aws.cache import Cache, CacheArgs
 from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.aws.database import Database, DatabaseArgs
+from components.aws.edge import ApiCertificate, ApiCertificateArgs, ApiDnsRecord, ApiDnsRecordArgs
 from components.aws.kubeconfig import eks_kubeconfig_output
 from components.aws.network import Network, NetworkArgs, available_zones
 from components.aws.registry import Registry, RegistryArgs
@@ -55,6 +57,8 @@ class Platform(NamedTuple):
     ingress_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
     data_peers: list[k8s.networking.v1.NetworkPolicyPeerArgs]
     ready: list[pulumi.Resource]
+    certificate_arn: pulumi.Output[str] | None = None
+    """The API's certificate, when the program made it for `domainName`."""
 
 
 def deploy_aws(s: Settings) -> Platform:
@@ -96,6 +100,11 @@ def deploy_aws(s: Settings) -> Platform:
         push=True, registry_server=registry.server, registry_username=registry.username,
         registry_password=registry.password)).image_ref
 
+    ingress = s.service.ingress
+    certificate = ApiCertificate("api-certificate", ApiCertificateArgs(
+        domain_name=ingress.domain, hosted_zone_id=ingress.hosted_zone_id, tags=s.tags)) \
+        if ingress.domain and ingress.hosted_zone_id else None
+
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
     pulumi.export("kubeconfig", kubeconfig)
@@ -103,7 +112,8 @@ def deploy_aws(s: Settings) -> Platform:
     vpc = [k8s.networking.v1.NetworkPolicyPeerArgs(
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
-                    data_peers=vpc, ready=[addons])
+                    data_peers=vpc, ready=[addons],
+                    certificate_arn=certificate.certificate_arn if certificate else None)
 
 
 def deploy_local(s: Settings) -> Platform:
@@ -132,7 +142,7 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
         aws_tags=s.tags if s.on_aws else {},
         tracing_endpoint=collector_endpoint(MONITORING_NAMESPACE) if s.tracing.enabled else None,
-        trace_sample_ratio=s.tracing.sample_ratio),
+        trace_sample_ratio=s.tracing.sample_ratio, certificate_arn=platform.certificate_arn),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
@@ -158,9 +168,18 @@ def deploy_tracing(s: Settings, platform: Platform, monitoring: Monitoring) -> T
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
+def deploy_dns(s: Settings, service: AgentService) -> None:
+    ingress = s.service.ingress
+    if ingress.domain and ingress.hosted_zone_id and service.api_load_balancer_hostname:
+        ApiDnsRecord("api-dns", ApiDnsRecordArgs(
+            domain_name=ingress.domain, hosted_zone_id=ingress.hosted_zone_id,
+            load_balancer_hostname=service.api_load_balancer_hostname))
+
+
 settings = load_settings()
 platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
 service = deploy_service(settings, platform)
+deploy_dns(settings, service)
 if settings.monitoring.enabled:
     monitoring = deploy_monitoring(settings, platform, service)
     pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)

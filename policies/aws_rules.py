@@ -28,6 +28,7 @@ UNTAGGABLE = frozenset({
     "aws:kms/alias:Alias", "aws:ecr/lifecyclePolicy:LifecyclePolicy",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
     "aws:ec2/securityGroupRule:SecurityGroupRule", "aws:ec2/route:Route",
+    "aws:route53/record:Record", "aws:acm/certificateValidation:CertificateValidation",
 })
 DEFAULT_REQUIRED_TAGS = ["Project", "Stack", "Environment", "Owner", "CostCenter", "ManagedBy"]
 

@@ -218,6 +218,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
                     f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{inputs['name']}"}
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             return {"latestVersion": 1}
+        if typ == "aws:acm/certificate:Certificate":
+            domain = inputs["domainName"]
+            return {"domainValidationOptions": [{
+                "domainName": domain, "resourceRecordName": f"_0a1b2c.{domain}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": "_3d4e5f.xyz.acm-validations.aws."}]}
+        if typ == "aws:route53/record:Record":
+            return {"fqdn": str(inputs["name"]).rstrip(".")}
+        if typ == "kubernetes:networking.k8s.io/v1:Ingress" and \
+                (inputs.get("spec") or {}).get("ingressClassName") == "alb":
+            # What the AWS Load Balancer Controller writes once it has made the ALB.
+            return {"status": {"loadBalancer": {"ingress": [{
+                "hostname": f"k8s-{name}-0123456789.{self.region}.elb.amazonaws.com"}]}}}
         if typ == "random:index/randomPassword:RandomPassword":
             return {"result": "p" * int(inputs.get("length", 16))}
         if typ == "docker:index/image:Image":
@@ -236,6 +249,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             addon, minor = args.args["addonName"], args.args["kubernetesVersion"]
             return {"addonName": addon, "kubernetesVersion": minor,
                     "version": f"v{minor}-{addon}-eksbuild.1", "id": addon}
+        if args.token == "aws:lb/getHostedZoneId:getHostedZoneId":
+            # Route 53's zone for application load balancers in the region (eu-west-1's).
+            return {"id": "Z32O12XQLNTSW2", "loadBalancerType": "application"}
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com",
                     "userName": "AWS", "password": "ecr-token", "authorizationToken": "x"}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
+import pulumi_aws
 import pytest
 
 from aws_rules import UNTAGGABLE
 from components.aws.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
-from harness import Rendered, Resource
+from harness import Rendered, Resource, render
 
 
 def private_subnet_ids(stack: Rendered) -> set[str]:
@@ -315,6 +317,21 @@ def test_every_taggable_aws_resource_carries_the_required_tags(aws: Rendered) ->
         tags = resource.inputs.get("tags") or {}
         assert required <= set(tags), f"{resource.urn} lacks {required - set(tags)}"
         assert tags["Environment"] == aws.stack, resource.urn
+
+
+def test_the_untaggable_list_is_what_the_provider_says() -> None:
+    """UNTAGGABLE (policies/aws_rules.py) against pulumi-aws itself, for every AWS type any
+    stack variant creates: a type is on the list exactly when its resource takes no `tags`."""
+    variants = [render(stack, overrides) for stack, overrides in (
+        ("dev", {}), ("prod", {}),
+        ("prod", {"domainName": "api.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+                  "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}))]
+    types = {r.type for v in variants for r in v.resources if r.type.startswith("aws:")}
+    for token in types:
+        module, _, name = token.removeprefix("aws:").partition(":")
+        cls = getattr(getattr(pulumi_aws, module.split("/")[0]), name)
+        takes_tags = "tags" in inspect.signature(cls._internal_init).parameters
+        assert takes_tags == (token not in UNTAGGABLE), token
 
 
 def test_kubeconfig_uses_aws_cli_tokens_and_is_secret(aws: Rendered) -> None:

@@ -161,6 +161,15 @@ KEYS: tuple[Key, ...] = (
         "IngressClass: `alb` (AWS Load Balancer Controller) on AWS; e.g. `traefik` (k3d) or "
         "`nginx` (kind) locally.", "alb"),
     Key("ingressHost", "string", "DNS name the Ingress answers to. Empty: any host.", ""),
+    Key("domainName", "string",
+        "AWS stacks: the API's DNS name in the Route 53 zone `hostedZoneId`. The program creates "
+        "its ACM certificate (validated in DNS), an HTTPS Ingress on that host and the alias "
+        "record pointing at the ALB; it turns the Ingress on and replaces ingressHost and "
+        "ingressCertificateArn. Empty: none of that.", ""),
+    Key("hostedZoneId", "string",
+        "Route 53 hosted zone (e.g. `Z0123456789ABCDEFGHIJ`) holding domainName; the program "
+        "writes only the certificate's validation record and the API's alias record in it.",
+        ""),
     Key("ingressScheme", "string",
         "`internal` or `internet-facing` ALB (ALB only).", "internal"),
     Key("ingressCertificateArn", "string",

@@ -23,6 +23,7 @@ PROVIDERS_WITH_KEYS = {"openai": "openaiApiKey", "anthropic": "anthropicApiKey"}
 
 _CPU = re.compile(r"^(?P<milli>[1-9]\d*)m$|^(?P<cores>\d+(\.\d{1,3})?)$")
 _MEMORY = re.compile(r"^(?P<n>[1-9]\d*)(?P<unit>Mi|Gi)$")
+_HOSTED_ZONE = re.compile(r"^Z[A-Z0-9]{1,31}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$")
 _RATE = re.compile(r"^[1-9]\d*/(second|minute|hour)$")
 # The Kubernetes name of a ConfigMap key or model id: no spaces, no quotes.
@@ -46,6 +47,9 @@ class IngressSettings:
     certificate_arn: str | None
     tls_secret: str | None
     controller_namespace: str
+    domain: str | None = None
+    """`domainName`: the program makes the certificate and the DNS record for `host`."""
+    hosted_zone_id: str | None = None
 
     @property
     def alb(self) -> bool:
@@ -53,7 +57,7 @@ class IngressSettings:
 
     @property
     def tls(self) -> bool:
-        return bool(self.certificate_arn if self.alb else self.tls_secret)
+        return bool(self.certificate_arn or self.domain if self.alb else self.tls_secret)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,29 @@ def _replicas(r: ConfigReader, role: str, prod: bool) -> tuple[int, int]:
     return low, high
 
 
+def _domain(r: ConfigReader, host: str | None,
+            certificate: str | None) -> tuple[str | None, str | None]:
+    """`domainName` and `hostedZoneId`, which come together and replace the hand-made host and
+    certificate."""
+    domain = r.optional_string("domainName")
+    zone = r.optional_string("hostedZoneId")
+    if domain and not DNS_NAME.match(domain):
+        r.fail("domainName", domain, "expected a lower-case DNS name such as api.example.com")
+    if zone and not _HOSTED_ZONE.match(zone):
+        r.fail("hostedZoneId", zone, "expected a Route 53 hosted zone id such as "
+                                     "Z0123456789ABCDEFGHIJ")
+    if bool(domain) != bool(zone):
+        key, value = ("hostedZoneId", zone) if domain else ("domainName", domain)
+        r.fail(key, value, "domainName and hostedZoneId go together: set both, or neither")
+    if domain and certificate:
+        r.fail("ingressCertificateArn", certificate,
+               "with domainName the program makes the certificate: leave it empty")
+    if domain and host and host != domain:
+        r.fail("ingressHost", host, f"with domainName the API answers on {domain}: leave it "
+                                    "empty")
+    return domain, zone
+
+
 def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
     enabled = r.boolean("ingressEnabled")
     class_name = r.matching("ingressClassName", K8S_NAME, "an IngressClass name such as alb")
@@ -149,10 +176,16 @@ def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
     tls_secret = r.optional_string("ingressTlsSecret")
     if tls_secret and not K8S_NAME.match(tls_secret):
         r.fail("ingressTlsSecret", tls_secret, "expected a Secret name such as api-tls")
+    domain, zone = _domain(r, host, certificate)
+    if domain:
+        enabled, host = True, domain
     controller = r.matching("ingressControllerNamespace", K8S_NAME,
                             "a namespace name such as kube-system")
     ingress = IngressSettings(enabled, class_name, host, scheme, certificate, tls_secret,
-                              controller)
+                              controller, domain, zone)
+    if domain and not ingress.alb:
+        r.fail("domainName", domain, "the program's certificate and DNS record are for an ALB: "
+               "set ingressClassName to alb (AWS stacks), or leave domainName empty")
     if prod and enabled and not ingress.tls:
         key = "ingressCertificateArn" if ingress.alb else "ingressTlsSecret"
         r.fail(key, certificate if ingress.alb else tls_secret,

@@ -67,12 +67,16 @@ class Settings:
 
     @property
     def on_aws(self) -> bool:
-        return self.environment != "local"
+        return on_aws(self.environment)
 
     @property
     def resource_prefix(self) -> str:
         """Short, stack-unique prefix for AWS names that must be unique per account/region."""
         return f"{self.project}-{self.stack}"
+
+
+def on_aws(environment: str) -> bool:
+    return environment != "local"
 
 
 def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
@@ -106,6 +110,14 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     service = read_service(r, prod, secrets)
     monitoring = read_monitoring(r, secrets)
     tracing = read_tracing(r, secrets, monitoring.enabled)
+    if not on_aws(environment) and service.ingress.domain:
+        r.fail("domainName", service.ingress.domain, "the local stack has no ACM or Route 53: "
+               "leave it empty and use ingressHost")
+    if service.ingress.domain and monitoring.grafana_host:
+        r.fail("grafanaIngressHost", monitoring.grafana_host,
+               "the certificate domainName makes covers the API's name only: leave it empty "
+               "and reach Grafana with `kubectl port-forward`, or drop domainName and set "
+               "ingressCertificateArn to a certificate covering both names")
     if prod and monitoring.grafana_host and not service.ingress.tls:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import pulumi
 
-def alb_annotations(scheme: str, certificate_arn: str | None,
-                    tags: Mapping[str, str]) -> dict[str, str]:
+
+def alb_annotations(scheme: str, certificate_arn: pulumi.Input[str] | None,
+                    tags: Mapping[str, str]) -> dict[str, pulumi.Input[str]]:
     """AWS Load Balancer Controller settings: ip targets, health on /health, TLS 1.2+ with
     HTTP redirected to HTTPS when a certificate is given, long idle timeout for SSE streams."""
     prefix = "alb.ingress.kubernetes.io"
-    annotations = {
+    annotations: dict[str, pulumi.Input[str]] = {
         f"{prefix}/scheme": scheme,
         f"{prefix}/target-type": "ip",
         f"{prefix}/healthcheck-path": "/health",

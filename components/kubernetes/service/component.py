@@ -44,6 +44,8 @@ class AgentService(pulumi.ComponentResource):
     """The command that reaches the API from a workstation, whatever the exposure."""
     api_url: str | None
     """The API's public URL when an Ingress with a host is configured."""
+    api_load_balancer_hostname: pulumi.Output[str] | None
+    """The address the Ingress controller gave the Ingress (the ALB's DNS name on AWS)."""
 
     def __init__(self, name: str, args: AgentServiceArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -85,8 +87,8 @@ class AgentService(pulumi.ComponentResource):
         api = api_deployment(pods, migration)
         worker = worker_deployment(pods, migration)
         self.api_service_name = api_service(ctx)
-        if s.ingress.enabled:
-            api_ingress(ctx, self.api_service_name)
+        self.api_load_balancer_hostname = (api_ingress(ctx, self.api_service_name)
+                                           if s.ingress.enabled else None)
         autoscale(ctx, api, worker)
         self.port_forward = (f"kubectl -n {s.namespace} port-forward "
                              f"svc/{self.api_service_name} 8000:80")

@@ -45,6 +45,9 @@ class AgentServiceArgs:
     """Tags for AWS resources the load balancer controller creates."""
     tracing_endpoint: str | None = None
     """OTLP/HTTP endpoint of the trace collector; None turns tracing off."""
+    certificate_arn: pulumi.Input[str] | None = None
+    """The ALB's certificate when the program made it (`domainName`); otherwise the
+    configured `ingressCertificateArn` is used."""
     trace_sample_ratio: float = 0.1
     """Share of traces kept (parent-based)."""
 

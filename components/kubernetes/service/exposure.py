@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.alb import alb_annotations
@@ -23,11 +24,15 @@ def api_service(ctx: ServiceContext) -> str:
     return name
 
 
-def api_ingress(ctx: ServiceContext, service_name: str) -> None:
+def api_ingress(ctx: ServiceContext, service_name: str) -> pulumi.Output[str]:
+    """The Ingress; returns the address its controller gives it (the ALB's DNS name)."""
     ingress = ctx.settings.ingress
     tls = None
+    annotations: dict[str, pulumi.Input[str]]
     if ingress.alb:
-        annotations = alb_annotations(ingress.scheme, ingress.certificate_arn, ctx.args.aws_tags)
+        annotations = alb_annotations(ingress.scheme,
+                                      ctx.args.certificate_arn or ingress.certificate_arn,
+                                      ctx.args.aws_tags)
     else:
         # The program installs the ALB controller itself, so an ALB Ingress is awaited until it
         # has an address. Any other class belongs to a controller the cluster may not have
@@ -37,7 +42,7 @@ def api_ingress(ctx: ServiceContext, service_name: str) -> None:
         if ingress.tls_secret:
             tls = [k8s.networking.v1.IngressTLSArgs(
                 hosts=[ingress.host] if ingress.host else None, secret_name=ingress.tls_secret)]
-    k8s.networking.v1.Ingress(
+    created = k8s.networking.v1.Ingress(
         f"{ctx.name}-api", metadata=ctx.metadata("api", name=f"{NAME}-api",
                                                  annotations=annotations),
         spec=k8s.networking.v1.IngressSpecArgs(
@@ -53,6 +58,12 @@ def api_ingress(ctx: ServiceContext, service_name: str) -> None:
                                 port=k8s.networking.v1.ServiceBackendPortArgs(
                                     name="http"))))]))]),
         opts=ctx.child())
+    return created.status.apply(_load_balancer_hostname)
+
+
+def _load_balancer_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
+    entries = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return (entries[0].hostname or "") if entries else ""
 
 
 def api_url(ctx: ServiceContext) -> str | None:
