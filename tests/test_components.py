@@ -11,7 +11,7 @@ import pytest
 from components.aws.kubeconfig import eks_kubeconfig
 from components.aws.network import subnet_cidrs
 from components.delivery.image import context_files, source_tag
-from harness import ROOT, Rendered
+from harness import ROOT, Rendered, render
 
 # A component's type token is part of every child's URN: changing one (say, to follow a module
 # that moved) would make the engine delete and recreate everything below it. The tokens are the
@@ -23,12 +23,16 @@ RELEASED_COMPONENT_TYPES = {
     "agent-platform:in_cluster_data:InClusterData", "agent-platform:monitoring:Monitoring",
     "agent-platform:network:Network", "agent-platform:registry:Registry",
     "agent-platform:service_network:ServiceNetworkPolicies", "agent-platform:tracing:Tracing",
+    "agent-platform:postgres_backup:PostgresBackup", "agent-platform:edge:ApiCertificate",
+    "agent-platform:edge:ApiDnsRecord",
 }
 
 
 def test_components_keep_their_released_type_tokens_and_prefix_children(
         stacks: dict[str, Rendered]) -> None:
-    for rendered in stacks.values():
+    with_domain = render("prod", {"domainName": "api.example.com",
+                                  "hostedZoneId": "Z0123456789ABCDEFGHIJ"})
+    for rendered in [*stacks.values(), with_domain]:
         components = [r for r in rendered.resources if r.type.startswith("agent-platform:")]
         assert components, rendered.stack
         for component in components:

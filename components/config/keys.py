@@ -118,6 +118,12 @@ KEYS: tuple[Key, ...] = (
         "local stack: StorageClass for the Postgres/Valkey volumes. Empty: the cluster default.",
         ""),
     Key("localVolumeSize", "string", "local stack: size of each data volume, e.g. `5Gi`.", "5Gi"),
+    Key("localBackupSchedule", "string",
+        "local stack: when the in-cluster Postgres is dumped (cron, UTC). Hourly meets the "
+        "1-hour recovery point.", "0 * * * *"),
+    Key("localBackupKeep", "integer",
+        "local stack: how many dumps to keep on the backup volume (0 turns backups off).", 48),
+    Key("localBackupVolumeSize", "string", "local stack: size of the backup volume.", "10Gi"),
     Key("localPostgresImage", "string", "local stack: official Postgres image, pinned.",
         "postgres:17.6-alpine"),
     Key("localRedisImage", "string", "local stack: official Valkey image, pinned.",

@@ -37,6 +37,8 @@ _PINNED_IMAGE = re.compile(
     r"^[a-z0-9./_-]+(:\d{1,5}/[a-z0-9./_-]+)?(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$")
 _DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 
+# Five cron fields of digits, `*`, `/`, `,` and `-` (Kubernetes checks the rest).
+_CRON = re.compile(r"^[\d*/,-]+( [\d*/,-]+){4}$")
 
 @dataclass(frozen=True)
 class NetworkSettings:
@@ -100,6 +102,10 @@ class LocalSettings:
     volume_size: str
     postgres_image: str
     redis_image: str
+    backup_schedule: str = "0 * * * *"
+    backup_keep: int = 48
+    """Dumps kept; 0: no backups."""
+    backup_volume_size: str = "10Gi"
 
 
 def _bad_cidrs(values: tuple[str, ...]) -> list[str]:
@@ -266,7 +272,10 @@ def read_local(r: ConfigReader) -> LocalSettings:
         if image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
             r.fail(key, image, "pin a version tag or digest; latest and untagged are refused")
         images.append(image)
+    schedule = r.matching("localBackupSchedule", _CRON, "a cron schedule such as 0 * * * *")
     return LocalSettings(r.optional_string("kubeContext"), r.optional_string("localStorageClass"),
-                         size, images[0], images[1])
+                         size, images[0], images[1], schedule,
+                         r.integer("localBackupKeep", 0, 1000),
+                         r.matching("localBackupVolumeSize", QUANTITY, "a size such as 10Gi"))
 
 
