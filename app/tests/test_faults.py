@@ -10,6 +10,7 @@ saved that was not accepted.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
@@ -58,6 +59,7 @@ class Stack:
     redis: RedisProcess
     api_url: str
     key: str
+    llm: FakeLLM
     logs: list[Path] = field(default_factory=list)
 
     def log_text(self) -> str:
@@ -86,7 +88,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                         [sys.executable, "-m", "agent_service", *command], env=env,
                         cwd=APP_DIR, stdout=output, stderr=subprocess.STDOUT))
             wait_until_ready(f"http://127.0.0.1:{port}/ready", processes[0])
-            yield Stack(settings, postgres, redis, f"http://127.0.0.1:{port}", key, logs)
+            yield Stack(settings, postgres, redis, f"http://127.0.0.1:{port}", key, llm, logs)
         finally:
             for process in processes:
                 stop_process(process, 30)
@@ -189,6 +191,60 @@ def assert_nothing_lost(stack: Stack, load: Load, outcome: dict[str, object],
                        "claimed_more_than_once": 0}, context
 
 
+async def one_run_through(stack: Stack) -> str:
+    """Submits one run and waits until it succeeded; returns its id."""
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as http:
+        run_id: str = (await http.post("/api/v1/research", json=QUESTION, headers={
+            "Authorization": f"Bearer {stack.key}"})).json()["id"]
+    async with database(stack.settings) as engine:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                status = await connection.scalar(select(ResearchRun.status).where(
+                    ResearchRun.id == uuid.UUID(run_id)))
+            if status == "succeeded":
+                return run_id
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the first run did not succeed within 60 s: {stack.log_text()}")
+
+
+def replace_with_an_empty_redis(stack: Stack,
+                                at_loss: dict[str, int]) -> Callable[[], None]:
+    """The fault: Redis comes back without its data, as after a failover to a replica that had
+    not caught up, or a cache node lost with its disk. Every queued job and heartbeat is gone;
+    the runs themselves are in Postgres. `at_loss` gets the runs' states just before."""
+    server = stack.redis
+
+    async def states() -> dict[str, int]:
+        connection = await asyncpg.connect(stack.postgres.url)
+        try:
+            rows = await connection.fetch(
+                "SELECT status, count(*) FROM research_runs GROUP BY status")
+        finally:
+            await connection.close()
+        return {row[0]: row[1] for row in rows}
+
+    def fault() -> None:
+        # The moment runs are both queued and running (within a few seconds under this load).
+        deadline = time.monotonic() + 5
+        while True:
+            found = asyncio.run(states())
+            if (found.get("queued") and found.get("running")) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        at_loss.update(found)
+        server.stop()
+        for path in Path(server.workdir).iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        time.sleep(OUTAGE_SECONDS)
+        server.start()
+
+    return fault
+
+
 def restart(server: PostgresProcess | RedisProcess) -> Callable[[], None]:
     """The fault: `server` stopped for OUTAGE_SECONDS, then started with its data."""
     def fault() -> None:
@@ -237,6 +293,29 @@ async def test_postgres_out_of_connections_under_load_loses_and_fails_nothing(
 
     load = await open_loop(stack, lambda: asyncio.run(hog()))
     assert_nothing_lost(stack, load, await settled_outcome(stack, load.accepted), refused=True)
+
+
+async def test_a_lost_redis_under_load_loses_and_duplicates_nothing(stack: Stack) -> None:
+    """Every run saved before or after the loss completes exactly once: the outbox relay queues
+    what was saved and not yet queued, the reaper re-queues what the lost queue held, and a
+    completion is written once whatever the deliveries. (A run whose job vanished while it ran
+    may be claimed again, so only that count is not required to be zero.)"""
+    # LLM calls slow enough that one worker falls behind: runs are queued, not only running,
+    # when Redis goes.
+    stack.llm.default = Behaviour(delay=0.5)
+    first = await one_run_through(stack)  # the worker is up and taking runs
+    at_loss: dict[str, int] = {}
+    load = await open_loop(stack, replace_with_an_empty_redis(stack, at_loss))
+    load.accepted.add(first)
+    outcome = await settled_outcome(stack, load.accepted)
+    context = (f"answers {dict(load.answers)}, at the loss {at_loss}, outcome {outcome}\n"
+               f"{stack.log_text()}")
+    assert at_loss.get("queued", 0) > 0 and at_loss.get("running", 0) > 0, context
+    assert set(load.answers) <= {"202", "503"}, context
+    assert load.answers["202"] > RATE_PER_SECOND * FAULT_AT_SECONDS // 2, context
+    assert {k: v for k, v in outcome.items() if k != "claimed_more_than_once"} == {
+        "statuses": {"succeeded": len(load.accepted)}, "saved_not_accepted": 0, "lost": 0,
+        "duplicated": 0, "without_completed_event": 0}, context
 
 
 async def test_a_redis_restart_under_load_loses_and_fails_nothing(stack: Stack) -> None:
