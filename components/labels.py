@@ -10,3 +10,6 @@ PSA_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted"
                   for mode in ("enforce", "audit", "warn")}
 # Namespaces whose pods may reach the in-cluster data stores carry this label (the service's does).
 DATA_ACCESS_LABEL = "agent-platform/data-access"
+# On pod templates, the IAM role the pods get through EKS Pod Identity: Pod Identity hands a pod
+# its credentials when the pod is created, so a new or changed role must roll the pods.
+AWS_ROLE_ANNOTATION = "agent-platform.io/aws-role"

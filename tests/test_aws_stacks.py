@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi_aws
 import pytest
+from test_edge import DOMAIN
 
 from aws_rules import UNTAGGABLE
 from components.aws.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
@@ -324,8 +325,7 @@ def test_the_untaggable_list_is_what_the_provider_says() -> None:
     stack variant creates: a type is on the list exactly when its resource takes no `tags`."""
     variants = [render(stack, overrides) for stack, overrides in (
         ("dev", {}), ("prod", {}),
-        ("prod", {"domainName": "api.example.com", "hostedZoneId": "Z0123456789ABCDEFGHIJ",
-                  "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}))]
+        ("prod", {**DOMAIN, "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}))]
     types = {r.type for v in variants for r in v.resources if r.type.startswith("aws:")}
     for token in types:
         module, _, name = token.removeprefix("aws:").partition(":")

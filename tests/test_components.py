@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_edge import DOMAIN
 
 from components.aws.kubeconfig import eks_kubeconfig
 from components.aws.network import subnet_cidrs
@@ -30,8 +31,7 @@ RELEASED_COMPONENT_TYPES = {
 
 def test_components_keep_their_released_type_tokens_and_prefix_children(
         stacks: dict[str, Rendered]) -> None:
-    with_domain = render("prod", {"domainName": "api.example.com",
-                                  "hostedZoneId": "Z0123456789ABCDEFGHIJ"})
+    with_domain = render("prod", DOMAIN)
     for rendered in [*stacks.values(), with_domain]:
         components = [r for r in rendered.resources if r.type.startswith("agent-platform:")]
         assert components, rendered.stack

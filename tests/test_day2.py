@@ -245,6 +245,19 @@ def test_upgrading_from_fixed_names_rolls_once_and_deletes_nothing_first(
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_service_role_is_associated_and_rolls_the_pods(stacks: dict[str, Rendered],
+                                                        stack: str) -> None:
+    """Pod Identity gives a pod its role when the pod starts: the association is created, and
+    the role on the pod templates rolls the Deployments (and, with them, a new migration Job)
+    in place; the service account itself is untouched."""
+    role = {"serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}
+    steps = plan(stacks[stack], render(stack, role))
+    assert summary(steps) == {"create": {"PodIdentityAssociation/addons-service-pod-identity"},
+                              "replace": {"Job/agent-migrate"}, "update": WORKLOADS}
+    assert_no_outage(steps)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_kubernetes_upgrade_updates_control_plane_add_ons_and_nodes_in_place(
         stacks: dict[str, Rendered], stack: str) -> None:
     """One minor up: the control plane, every add-on (at the build EKS names for the new

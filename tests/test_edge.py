@@ -121,6 +121,9 @@ def test_a_new_domain_moves_the_ingress_in_place(prod_with_domain: Rendered) -> 
      "name"),
     ("prod", {**DOMAIN, "hostedZoneId": "zone-1"},
      "agent-platform:hostedZoneId = \"zone-1\" is invalid: expected a Route 53 hosted zone id"),
+    ("dev", {**DOMAIN, "ingressClassName": "nginx"},
+     "agent-platform:domainName = \"api.example.com\" is invalid: the program's certificate "
+     "and DNS record are for an ALB"),
     ("local", DOMAIN,
      "agent-platform:domainName = \"api.example.com\" is invalid: the local stack has no ACM "
      "or Route 53"),

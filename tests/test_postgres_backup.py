@@ -49,7 +49,9 @@ def test_the_local_stack_dumps_postgres_hourly_to_a_protected_volume(
     postgres = local.named("data-postgres", "kubernetes:apps/v1:StatefulSet").inputs
     assert container["image"] == postgres["spec"]["template"]["spec"]["containers"][0]["image"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["KEEP"]["value"] == "48" and env["PGHOST"]["value"] == "postgres"
+    # The Postgres Service, by the name the service itself uses.
+    assert env["KEEP"]["value"] == "48"
+    assert env["PGHOST"]["value"] == "postgres.agent-data.svc.cluster.local"
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "POSTGRES_PASSWORD"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.aws.service_account_roles import associate, pod_identity_role
+from components.labels import AWS_ROLE_ANNOTATION
 from components.versions import CLUSTER_AUTOSCALER_IMAGE_TAGS
 
 # Pinned so that a `pulumi up` months from now installs what was tested today.
@@ -29,10 +30,6 @@ KEDA_CHART = ("keda", "2.18.0", "https://kedacore.github.io/charts")
 KEDA_NAMESPACE = "keda"
 ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
-# On the controllers' pod templates: EKS Pod Identity hands a pod its credentials when the pod
-# is created, so a new or changed role rolls the pods (and moving a running cluster from IRSA
-# replaces pods that still hold tokens for the deleted IRSA roles).
-POD_IDENTITY_ANNOTATION = "agent-platform.io/aws-role"
 SYSTEM_NAMESPACE = "kube-system"
 
 _ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
@@ -164,7 +161,7 @@ class ClusterAddons(pulumi.ComponentResource):
             "vpcId": args.vpc_id,
             "replicaCount": 2,
             "serviceAccount": {"name": ALB_SERVICE_ACCOUNT},
-            "podAnnotations": {POD_IDENTITY_ANNOTATION: alb.role_arn},
+            "podAnnotations": {AWS_ROLE_ANNOTATION: alb.role_arn},
             # Services of type LoadBalancer are not how traffic enters this platform.
             "enableServiceMutatorWebhook": False,
             "podDisruptionBudget": {"maxUnavailable": 1},
@@ -183,7 +180,7 @@ class ClusterAddons(pulumi.ComponentResource):
             "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
             "autoDiscovery": {"clusterName": args.cluster_name},
             "rbac": {"serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT}},
-            "podAnnotations": {POD_IDENTITY_ANNOTATION: autoscaler.role_arn},
+            "podAnnotations": {AWS_ROLE_ANNOTATION: autoscaler.role_arn},
             "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
                           "skip-nodes-with-system-pods": False},
         }, depends_on=[autoscaler])

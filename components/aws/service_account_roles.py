@@ -2,9 +2,9 @@
 
 Pod Identity is the default: the role trusts the EKS Pod Identity service, not a cluster's OIDC
 issuer, so it needs no OIDC provider and no per-cluster trust policy, and the binding to a
-service account is an association in the EKS API (an `aws.eks.PodIdentityAssociation`, or an
-add-on's `pod_identity_associations`) that `pulumi preview` shows like any other resource. IRSA
-stays only for the VPC CNI (components/aws/cluster.py says why).
+service account is an `aws.eks.PodIdentityAssociation` that `pulumi preview` shows like any
+other resource. IRSA stays only for the VPC CNI and the EBS CSI driver, whose pods EKS runs
+(components/aws/cluster.py says why).
 """
 
 from __future__ import annotations

@@ -183,9 +183,6 @@ def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
                             "a namespace name such as kube-system")
     ingress = IngressSettings(enabled, class_name, host, scheme, certificate, tls_secret,
                               controller, domain, zone)
-    if domain and not ingress.alb:
-        r.fail("domainName", domain, "the program's certificate and DNS record are for an ALB: "
-               "set ingressClassName to alb (AWS stacks), or leave domainName empty")
     if prod and enabled and not ingress.tls:
         key = "ingressCertificateArn" if ingress.alb else "ingressTlsSecret"
         r.fail(key, certificate if ingress.alb else tls_secret,

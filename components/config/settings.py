@@ -110,9 +110,13 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     service = read_service(r, prod, secrets)
     monitoring = read_monitoring(r, secrets)
     tracing = read_tracing(r, secrets, monitoring.enabled)
-    if not on_aws(environment) and service.ingress.domain:
+    # One error for a domain the program cannot serve, whichever reason comes first.
+    if service.ingress.domain and not on_aws(environment):
         r.fail("domainName", service.ingress.domain, "the local stack has no ACM or Route 53: "
                "leave it empty and use ingressHost")
+    elif service.ingress.domain and not service.ingress.alb:
+        r.fail("domainName", service.ingress.domain, "the program's certificate and DNS record "
+               "are for an ALB: set ingressClassName to alb, or leave domainName empty")
     if service.ingress.domain and monitoring.grafana_host:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "the certificate domainName makes covers the API's name only: leave it empty "

@@ -73,15 +73,6 @@ class InClusterData(pulumi.ComponentResource):
 
         self.database = self._create_postgres()
         self.cache = self._create_valkey()
-        local = args.settings
-        if local.backup_keep:
-            PostgresBackup(f"{name}-postgres-backup", PostgresBackupArgs(
-                namespace=self._namespace, image=local.postgres_image, uid=POSTGRES_UID,
-                host="postgres", database=args.database, username=args.username,
-                password_secret=self._postgres_secret, schedule=local.backup_schedule,
-                keep=local.backup_keep, volume_size=local.backup_volume_size,
-                storage_class=local.storage_class, server_labels=_labels("postgres"),
-                protect=args.protect), opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"postgres_host": self.database.host,
                                "redis_host": self.cache.host})
 
@@ -173,7 +164,6 @@ class InClusterData(pulumi.ComponentResource):
         password = random.RandomPassword(f"{self._name}-postgres-password", length=32,
                                          special=False, opts=self._kept())
         secret = self._secret("postgres", {"POSTGRES_PASSWORD": password.result})
-        self._postgres_secret = secret
         ready = ["pg_isready", "-U", args.username, "-d", args.database, "-h", "127.0.0.1"]
         self._stateful_set("postgres", POSTGRES_UID, _restricted_container(
             name="postgres", image=args.settings.postgres_image,
@@ -200,6 +190,15 @@ class InClusterData(pulumi.ComponentResource):
                 requests={"cpu": "100m", "memory": "256Mi"}, limits={"memory": "512Mi"}),
         ), scratch=["run", "tmp"])
         host = self._service("postgres", POSTGRES_PORT)
+        local = args.settings
+        if local.backup_keep:
+            PostgresBackup(f"{self._name}-postgres-backup", PostgresBackupArgs(
+                namespace=self._namespace, image=local.postgres_image, uid=POSTGRES_UID,
+                host=host, database=args.database, username=args.username,
+                password_secret=secret, schedule=local.backup_schedule,
+                keep=local.backup_keep, volume_size=local.backup_volume_size,
+                storage_class=local.storage_class, server_labels=_labels("postgres"),
+                protect=args.protect), opts=pulumi.ResourceOptions(parent=self))
         return DatabaseEndpoint(
             host=pulumi.Output.from_input(host), port=pulumi.Output.from_input(POSTGRES_PORT),
             database=args.database, user=args.username,

@@ -52,6 +52,9 @@ MAX_POOL_SIZE = 8
 # hundreds of slots a short wait is a busy loop (at 1 s, 1,000 idle slots cost a worker half a
 # core: `make bench-app`).
 IDLE_SLOT_WAKEUP_SECONDS = 5
+# SAQ's abort check reads every running job from Redis; runs are cancelled through their row
+# (db/runs.py), so SAQ's own abort only serves operators and is checked this seldom.
+ABORT_CHECK_SECONDS = 5
 # One per process: the health endpoint's thread reads what the event loop's task writes.
 LIVENESS = health.Liveness(limit_seconds=60.0)
 
@@ -238,12 +241,10 @@ async def after_process(ctx: WorkerContext) -> None:
 
 def build_worker(settings: Settings) -> Worker[WorkerContext]:
     # SAQ's upkeep loops sleep a full interval before noticing a stop, so they are kept
-    # short enough not to stretch every shutdown to the grace period. The abort check reads
-    # every running job from Redis; runs are cancelled through their row (db/runs.py), so SAQ's
-    # own abort only serves operators and is checked less often.
+    # short enough not to stretch every shutdown to the grace period.
     timers: PartialTimersDict = {"sweep": settings.sweep_interval_seconds,
                                  "worker_info": settings.sweep_interval_seconds,
-                                 "abort": IDLE_SLOT_WAKEUP_SECONDS, "schedule": 1}
+                                 "abort": ABORT_CHECK_SECONDS, "schedule": 1}
     queue = make_queue(settings)
     worker = Worker[WorkerContext](
         queue,

@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.service import Resources
 from components.kubernetes.service.context import ServiceContext
+from components.labels import AWS_ROLE_ANNOTATION
 
 APP_UID = 10001
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -61,9 +62,7 @@ class Pods:
         annotations = dict(annotations or {})
         role = self.ctx.settings.service_account_role_arn
         if role:
-            # EKS Pod Identity hands a pod its role when the pod is created, so a new or
-            # changed role must start new pods: the rollout carries it.
-            annotations[AWS_ROLE_ANNOTATION] = role
+            annotations[AWS_ROLE_ANNOTATION] = role  # a new role rolls the pods
         return k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 labels=self.ctx.labels(component), annotations=annotations or None),
@@ -95,9 +94,6 @@ class Pods:
                 # pods it is replacing.
                 match_label_keys=["pod-template-hash"])
             for key, mode in ((ZONE_KEY, zones), (HOST_KEY, "ScheduleAnyway"))]
-
-
-AWS_ROLE_ANNOTATION = "agent-platform.io/aws-role"
 
 
 def scrape_annotations(port: int) -> dict[str, pulumi.Input[str]]:

@@ -52,10 +52,15 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 403: {"model": ErrorB
 TERMINAL_EVENTS = ("completed", "failed", "cancelled")
 
 
+def _not_found(run_id: uuid.UUID) -> HTTPException:
+    # Another key's run is as absent as a missing one.
+    return HTTPException(404, f"research run {run_id} not found")
+
+
 async def _own_run(db: DatabaseDep, key: CurrentKey, run_id: uuid.UUID) -> Row[Any]:
     run = await runs.owned(db, run_id, key.id)
     if run is None:
-        raise HTTPException(404, f"research run {run_id} not found")
+        raise _not_found(run_id)
     return run
 
 
@@ -93,7 +98,7 @@ async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> RunDetai
     """A run's status, answer, cited sources, token and cost totals, timestamps and error."""
     run = await services_of(request).runs.reads.submit(run_id)
     if run is None or run.api_key_id != key.id:
-        raise HTTPException(404, f"research run {run_id} not found")
+        raise _not_found(run_id)
     return _detail(run)
 
 
