@@ -7,7 +7,8 @@ service image from `app/` (delivery/image.py) or deploys the prebuilt `imageRef`
   2. an EKS cluster with a managed node group, add-ons, the AWS Load Balancer Controller,
      metrics-server and cluster-autoscaler, each controller with its role through EKS Pod
      Identity (cluster.py, cluster_addons.py);
-  3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py);
+  3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py),
+     the database backed up hourly by AWS Backup into a locked vault (backup.py);
   4. an ECR repository the image is pushed to (registry.py);
   5. with `domainName`, the API's ACM certificate and its Route 53 alias record (edge.py).
 The `local` stack uses the current kubeconfig context instead, with Postgres and Valkey running
@@ -23,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.aws.backup import DatabaseBackup, DatabaseBackupArgs
 from components.aws.cache import Cache, CacheArgs
 from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -87,6 +89,13 @@ def deploy_aws(s: Settings) -> Platform:
         subnet_ids=network.private_subnet_ids,
         client_security_group_id=cluster.cluster_security_group_id, tags=s.tags,
         protect=s.protect_state))
+    if s.backup.enabled:
+        backup = DatabaseBackup("backup", DatabaseBackupArgs(
+            database_arn=database.instance.arn, retention_days=s.backup.retention_days,
+            copy_region=s.backup.copy_region, vault_lock=s.backup.vault_lock,
+            alert_email=s.backup.alert_email, tags=s.tags, protect=s.protect_state))
+        pulumi.export("backup_vault_arn", backup.vault_arn)
+        pulumi.export("backup_alert_topic_arn", backup.alert_topic_arn)
     cache = Cache("cache", CacheArgs(
         replication_group_id=f"{name}-valkey", settings=s.cache, vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,

@@ -29,6 +29,9 @@ UNTAGGABLE = frozenset({
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
     "aws:ec2/securityGroupRule:SecurityGroupRule", "aws:ec2/route:Route",
     "aws:route53/record:Record", "aws:acm/certificateValidation:CertificateValidation",
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+    "aws:backup/selection:Selection", "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
 })
 DEFAULT_REQUIRED_TAGS = ["Project", "Stack", "Environment", "Owner", "CostCenter", "ManagedBy"]
 

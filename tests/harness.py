@@ -252,6 +252,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:lb/getHostedZoneId:getHostedZoneId":
             # Route 53's zone for application load balancers in the region (eu-west-1's).
             return {"id": "Z32O12XQLNTSW2", "loadBalancerType": "application"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+                    "userId": "AIDACI", "id": ACCOUNT}
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com",
                     "userName": "AWS", "password": "ecr-token", "authorizationToken": "x"}

@@ -152,7 +152,7 @@ def test_eks_logs_encrypts_and_keeps_its_endpoint_private(aws: Rendered) -> None
     assert eks["vpcConfig"]["endpointPrivateAccess"] is True
     assert set(eks["vpcConfig"]["subnetIds"]) == private_subnet_ids(aws)
     assert eks["upgradePolicy"]["supportType"] == "STANDARD"
-    key = aws.one("aws:kms/key:Key").inputs
+    key = aws.named("cluster-secrets-key", "aws:kms/key:Key").inputs
     assert key["enableKeyRotation"] is True
     logs = aws.one("aws:cloudwatch/logGroup:LogGroup").inputs
     assert logs["name"] == f"/aws/eks/{eks['name']}/cluster" and logs["retentionInDays"] >= 30
@@ -325,7 +325,8 @@ def test_the_untaggable_list_is_what_the_provider_says() -> None:
     stack variant creates: a type is on the list exactly when its resource takes no `tags`."""
     variants = [render(stack, overrides) for stack, overrides in (
         ("dev", {}), ("prod", {}),
-        ("prod", {**DOMAIN, "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}))]
+        ("prod", {**DOMAIN, "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent",
+                  "backupCopyRegion": "eu-central-1", "backupAlertEmail": "ops@example.com"}))]
     types = {r.type for v in variants for r in v.resources if r.type.startswith("aws:")}
     for token in types:
         module, _, name = token.removeprefix("aws:").partition(":")

@@ -23,6 +23,7 @@ STATEFUL_TYPES = {
     "aws:rds/instance:Instance", "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:eks/cluster:Cluster", "aws:kms/key:Key", "aws:ecr/repository:Repository",
     "aws:cloudwatch/logGroup:LogGroup", "kubernetes:apps/v1:StatefulSet",
+    "aws:backup/vault:Vault",
 }
 ADMIN_A = "arn:aws:iam::123456789012:role/PlatformAdmin"
 ADMIN_B = "arn:aws:iam::210987654321:user/ops/oncall"

@@ -88,6 +88,20 @@ KEYS: tuple[Key, ...] = (
     Key("dbBackupRetentionDays", "integer",
         "Automated backup retention, 1 to 35 days. prod requires 14 or more.", 14),
     Key("dbPerformanceInsights", "boolean", "Enable RDS Performance Insights.", True),
+    Key("awsBackup", "boolean",
+        "AWS Backup plan for the database: hourly recovery points (kept 2 days) and daily ones "
+        "in a KMS-encrypted, locked vault, with failure alerts. prod requires true.", True),
+    Key("backupRetentionDays", "integer",
+        "Days AWS Backup keeps the daily recovery points (and their copies), 2 to 3650. prod "
+        "requires 14 or more.", 35),
+    Key("backupCopyRegion", "string",
+        "Copy every recovery point to a vault in this region (region loss). Empty: no copy.", ""),
+    Key("backupVaultLock", "string",
+        "`governance` (lifted only by principals allowed to), `compliance` (immutable after 3 "
+        "days: irreversible) or `off`.", "governance"),
+    Key("backupAlertEmail", "string",
+        "Address subscribed to the backup-failure topic (AWS asks it to confirm). Empty: "
+        "subscribe your own endpoint to the `backup_alert_topic_arn` output.", ""),
     Key("dbName", "string", "Database created for the service.", "agent"),
     Key("dbUsername", "string", "Master user name (not `postgres`, `admin` or `rdsadmin`).",
         "agent"),

@@ -17,6 +17,7 @@ from typing import Literal
 import pulumi
 import pulumi.runtime
 
+from components.config.backup import BackupSettings, read_backup
 from components.config.keys import KEYS, KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.config.monitoring import MonitoringSettings, read_monitoring
 from components.config.platform import (
@@ -58,6 +59,7 @@ class Settings:
     network: NetworkSettings
     cluster: ClusterSettings
     database: DatabaseSettings
+    backup: BackupSettings
     cache: CacheSettings
     image: ImageSettings
     local: LocalSettings
@@ -96,6 +98,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     network = read_network(r, prod)
     cluster = read_cluster(r, prod)
     database = read_database(r, prod)
+    backup = read_backup(r, prod)
     cache = read_cache(r, prod)
     image = read_image(r, prod)
     if environment != "local":
@@ -137,7 +140,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     tags = {"Project": project, "Stack": stack, "Environment": environment, "Owner": owner,
             "CostCenter": cost_center, "ManagedBy": "pulumi"}
     return Settings(project, stack, environment, protect_state, tags, network, cluster, database,
-                    cache, image, local, service, monitoring, tracing)
+                    backup, cache, image, local, service, monitoring, tracing)
 
 
 def load_settings() -> Settings:
