@@ -91,7 +91,7 @@ def deploy_aws(s: Settings) -> Platform:
         protect=s.protect_state))
     if s.backup.enabled:
         backup = DatabaseBackup("backup", DatabaseBackupArgs(
-            database_arn=database.instance.arn, retention_days=s.backup.retention_days,
+            database_arns=database.served_arns, retention_days=s.backup.retention_days,
             copy_region=s.backup.copy_region, vault_lock=s.backup.vault_lock,
             alert_email=s.backup.alert_email, tags=s.tags, protect=s.protect_state))
         pulumi.export("backup_vault_arn", backup.vault_arn)

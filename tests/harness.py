@@ -252,6 +252,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:lb/getHostedZoneId:getHostedZoneId":
             # Route 53's zone for application load balancers in the region (eu-west-1's).
             return {"id": "Z32O12XQLNTSW2", "loadBalancerType": "application"}
+        if args.token == "aws:rds/getInstance:getInstance":
+            identifier = args.args["dbInstanceIdentifier"]
+            return {"dbInstanceIdentifier": identifier, "id": identifier, "port": 5432,
+                    "address": f"{identifier}.cxyz.{self.region}.rds.amazonaws.com",
+                    "dbInstanceArn": f"arn:aws:rds:{self.region}:{ACCOUNT}:db:{identifier}"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
                     "userId": "AIDACI", "id": ACCOUNT}

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from plan import plan, summary
 from test_config import config_error
+from test_day2 import assert_no_outage
 
 from backup_rules import interval_hours
 from harness import Rendered, render
@@ -179,3 +180,27 @@ def test_changing_retention_or_adding_a_copy_region_changes_no_data(
     assert "Vault/backup-copy-vault" in copy["create"]
     # The plan gains copy actions; the role may write to the new vault. Nothing else changes.
     assert copy["update"] == {"Plan/backup-plan", "RolePolicy/backup-role-policy"}
+
+
+def test_serving_from_a_restored_instance_rolls_the_pods_and_keeps_the_old_one(
+        stacks: dict[str, Rendered]) -> None:
+    restored = "agent-platform-prod-postgres-pitr-0955"
+    after = render("prod", {"dbRestoredInstance": restored})
+    steps = plan(stacks["prod"], after)
+    found = summary(steps)
+    assert_no_outage(steps)
+    assert "delete" not in found and "create" not in found
+    # The stack's own instance is untouched; the service and its migration Job move over.
+    assert not any(step.resource.type == "aws:rds/instance:Instance" for step in steps.values())
+    assert {"Deployment/agent-api", "Deployment/agent-worker",
+            "Selection/backup-database"} <= found["update"]
+    # A new auto-named Secret holds the new URL (created before the old one goes), and the
+    # migration Job runs again against the restored instance (already at the latest revision).
+    assert found["replace"] == {"Job/agent-migrate", "Secret/agent-secrets"}
+    secret = next(r for r in after.of_type("kubernetes:core/v1:Secret")
+                  if "DATABASE_URL" in (r.inputs.get("stringData") or {}))
+    assert f"@{restored}.cxyz.eu-west-1.rds.amazonaws.com:5432/" in \
+        secret.inputs["stringData"]["DATABASE_URL"]
+    # AWS Backup covers the instance now serving as well.
+    assert after.one("aws:backup/selection:Selection").inputs["resources"][1] == \
+        f"arn:aws:rds:eu-west-1:123456789012:db:{restored}"

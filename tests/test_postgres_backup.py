@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from devtools.servers import PostgresProcess, postgres_process
+from alembic import command
+from devtools.servers import APP_DIR, PostgresProcess, postgres_process
 from plan import plan, summary
 
-from agent_service.db.migrate import migrate
+from agent_service.db.migrate import alembic_config, migrate
 from components.kubernetes.postgres_backup import BACKUP_SCRIPT
 from harness import Rendered, render
 
@@ -153,6 +156,50 @@ def test_the_cronjob_script_keeps_the_newest_dumps_and_they_restore(
     psql = [str(PG_BIN / "psql"), "-h", host, "-U", "postgres", "-d", "postgres", "-c"]
     subprocess.run([*psql, "DROP DATABASE agent WITH (FORCE)"], check=True, timeout=60)
     subprocess.run([*psql, "CREATE DATABASE agent"], check=True, timeout=60)
-    subprocess.run([str(PG_BIN / "pg_restore"), "-h", host, "-U", "postgres", "-d", "agent",
-                    "--no-owner", "--exit-on-error", str(dumps[-1])], check=True, timeout=120)
+    restored = _restore(dumps[-1], postgres.url)
+    assert restored.returncode == 0, restored.stderr
+    report = json.loads(restored.stdout)
     assert asyncio.run(_contents(postgres.url)) == before
+    # The command's own check agrees: every table's rows, the schema at the latest migration,
+    # the newest run readable the way the API reads it, and the time each step took.
+    assert report["ok"] is True and report["problems"] == []
+    assert report["rows"] == {table: value[0] for table, value in before.items()  # type: ignore[index]
+                              if table not in ("alembic", "alembic_version")}
+    assert report["revision"] == report["head"] == before["alembic"]
+    assert report["sample_run"]["status"] == "succeeded"
+    assert report["restore_seconds"] > 0 and report["total_seconds"] >= report["restore_seconds"]
+
+
+def test_a_restore_never_writes_over_a_database_that_holds_data(
+        postgres: PostgresProcess, tmp_path: Path) -> None:
+    _run_backup(postgres, tmp_path, keep=1)
+    before = asyncio.run(_contents(postgres.url))
+    (dump,) = tmp_path.glob("agent-*.dump")
+    refused = _restore(dump, postgres.url)
+    assert refused.returncode == 1
+    (problem,) = json.loads(refused.stdout)["problems"]
+    assert "already holds" in problem and "new, empty database" in problem
+    assert asyncio.run(_contents(postgres.url)) == before
+
+
+def _restore(dump: Path, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent_service", "restore", "dump", str(dump),
+         "--database-url", url, "--pg-restore", str(PG_BIN / "pg_restore")],
+        capture_output=True, text=True, timeout=120, cwd=APP_DIR,
+        env={**os.environ, "PYTHONPATH": str(APP_DIR)})
+
+
+def test_verify_fails_a_database_behind_the_latest_migration(postgres: PostgresProcess) -> None:
+    # A dump from before the last release, restored: the data is there, the schema is not.
+    command.downgrade(alembic_config(postgres.url), "-1")
+    checked = subprocess.run(
+        [sys.executable, "-m", "agent_service", "restore", "verify", "--database-url",
+         postgres.url], capture_output=True, text=True, timeout=60, cwd=APP_DIR,
+        env={**os.environ, "PYTHONPATH": str(APP_DIR)})
+    assert checked.returncode == 1
+    report = json.loads(checked.stdout)
+    assert report["ok"] is False and report["rows"]["research_runs"] == 500
+    assert report["problems"] == [f"schema is at {report['revision']}, the service's latest "
+                                  f"migration is {report['head']}"]
+    assert report["revision"] != report["head"]

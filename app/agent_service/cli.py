@@ -13,6 +13,8 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import structlog
@@ -34,6 +36,9 @@ app = typer.Typer(help="The research agent service.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys (JSON on stdout).",
                    no_args_is_help=True)
 app.add_typer(keys, name="keys")
+restore = typer.Typer(help="Restore a backup into a new database and verify it (JSON on "
+                           "stdout, with each step's duration).", no_args_is_help=True)
+app.add_typer(restore, name="restore")
 audit = structlog.get_logger("agent_service.audit")
 SCOPE_HELP = (f"Repeat for several: {', '.join(SCOPES)} (admin: every scope, and the shared "
               f"documents). Default: {' '.join(DEFAULT_SCOPES)}.")
@@ -139,6 +144,77 @@ def revoke(key: str = typer.Argument(..., help="The key, `ak_<prefix>` or the 8-
         return
     _print({"prefix": outcome.prefix, "revoked": False, "reason": outcome.reason})
     raise typer.Exit(code=1)
+
+
+def _report(document: dict[str, Any]) -> None:
+    _print(document)
+    if not document.get("ok", True):
+        raise typer.Exit(code=1)
+
+
+TARGET_HELP = ("libpq URL of the new, empty database to restore into (never the live one: a "
+               "database holding tables is refused).")
+
+
+@restore.command("dump")
+def restore_dump_(
+    dump: Annotated[Path, typer.Argument(help="A pg_dump --format=custom file.")],
+    database_url: Annotated[str, typer.Option(envvar="RESTORE_DATABASE_URL", help=TARGET_HELP)],
+    jobs: Annotated[int, typer.Option(min=1, max=16, help="pg_restore's parallel jobs.")] = 2,
+    pg_restore: Annotated[str, typer.Option(help="The pg_restore binary (of the server's "
+                                                 "major or newer).")] = "pg_restore",
+) -> None:
+    """Restore a dump (the local stack's backups) into an empty database, then verify it."""
+    from agent_service.restore.dump import RestoreError, restore_dump
+
+    configure_logging("WARNING", stream=sys.stderr)
+    try:
+        _report(asyncio.run(restore_dump(dump, database_url, jobs=jobs, pg_restore=pg_restore)))
+    except RestoreError as error:
+        _print({"ok": False, "problems": [str(error)]})
+        raise typer.Exit(code=1) from error
+
+
+@restore.command("verify")
+def restore_verify(
+    database_url: Annotated[str | None, typer.Option(
+        envvar="RESTORE_DATABASE_URL", help="The database to check. Default: DATABASE_URL.")]
+    = None,
+) -> None:
+    """Check a database: schema at the latest migration, rows per table, the newest run
+    readable through the API's query; exit 1 when it is not whole."""
+    from agent_service.restore.verify import verify
+
+    url = database_url or _settings(stderr=True).database_url.get_secret_value()
+    _report(asyncio.run(verify(url)))
+
+
+@restore.command("rds")
+def restore_rds(
+    source: Annotated[str, typer.Option(help="The stack's instance (output database_host's "
+                                             "first label).")],
+    target: Annotated[str, typer.Option(help="Identifier for the new instance.")],
+    time_: Annotated[datetime | None, typer.Option(
+        "--time", formats=["%Y-%m-%dT%H:%M:%S%z"],
+        help="UTC point to restore to, e.g. 2026-12-01T09:55:00+00:00.")] = None,
+    latest: Annotated[bool, typer.Option(help="Restore to the latest restorable time.")] = False,
+    region: Annotated[str | None, typer.Option(help="Default: the AWS configuration's.")] = None,
+    wait: Annotated[bool, typer.Option(help="Wait until the instance is available.")] = True,
+) -> None:
+    """Restore the RDS instance to a point in time into a new instance beside it (boto3)."""
+    if (time_ is None) == (not latest):
+        raise typer.BadParameter("give exactly one of --time or --latest", param_hint="--time")
+    try:
+        import boto3
+    except ImportError as error:
+        raise typer.BadParameter("needs boto3: pip install './app[aws]'") from error
+    from agent_service.restore.rds import restore_to_point_in_time
+
+    client = boto3.client("rds", region_name=region)
+    try:
+        _report(restore_to_point_in_time(source, target, time_, client=client, wait=wait))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--time") from error
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ backup retention, which the program sets (`dbBackupRetentionDays`) and would the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -39,8 +39,8 @@ RDS_ACTIONS = ["rds:AddTagsToResource", "rds:ListTagsForResource", "rds:Describe
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseBackupArgs:
-    database_arn: pulumi.Input[str]
-    """The RDS instance to back up."""
+    database_arns: Sequence[pulumi.Input[str]]
+    """The RDS instances to back up: the stack's, and the restored one it serves from."""
     retention_days: int
     """Days the daily recovery points (and their copies) are kept."""
     copy_region: str | None
@@ -77,7 +77,7 @@ class DatabaseBackup(pulumi.ComponentResource):
             tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self))
         aws.backup.Selection(
             f"{name}-database", plan_id=plan.id, iam_role_arn=role.arn,
-            resources=[args.database_arn], opts=pulumi.ResourceOptions(parent=self))
+            resources=list(args.database_arns), opts=pulumi.ResourceOptions(parent=self))
         self.alert_topic_arn = self._alerts(name, key)
         self.register_outputs({"vault_arn": self.vault_arn,
                                "alert_topic_arn": self.alert_topic_arn})

@@ -107,8 +107,16 @@ class Database(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
+        # After a restore, the restored instance serves (same subnets, security group,
+        # parameter group and credentials, made by `agent-service restore rds`); the stack's own
+        # stays as it is, protected, for the record and as a way back.
+        served = aws.rds.get_instance_output(db_instance_identifier=d.restored_instance) \
+            if d.restored_instance else None
+        self.served_arns: list[pulumi.Output[str]] = [self.instance.arn] + (
+            [served.db_instance_arn] if served else [])
         self.endpoint = DatabaseEndpoint(
-            host=self.instance.address, port=self.instance.port, database=d.name,
+            host=served.address if served else self.instance.address,
+            port=served.port if served else self.instance.port, database=d.name,
             user=d.username, password=pulumi.Output.secret(password.result),
             sslmode="require")
         self.register_outputs({"host": self.endpoint.host, "port": self.endpoint.port})

@@ -88,6 +88,9 @@ KEYS: tuple[Key, ...] = (
     Key("dbBackupRetentionDays", "integer",
         "Automated backup retention, 1 to 35 days. prod requires 14 or more.", 14),
     Key("dbPerformanceInsights", "boolean", "Enable RDS Performance Insights.", True),
+    Key("dbRestoredInstance", "string",
+        "Serve from this RDS instance (one `agent-service restore rds` made) instead of the "
+        "stack's own, which stays, protected. Empty: the stack's own (docs/runbooks.md).", ""),
     Key("awsBackup", "boolean",
         "AWS Backup plan for the database: hourly recovery points (kept 2 days) and daily ones "
         "in a KMS-encrypted, locked vault, with failure alerts. prod requires true.", True),

@@ -27,6 +27,7 @@ _DB_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _CACHE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g")
+_RDS_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$")
 _SQL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
 _MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
@@ -76,6 +77,8 @@ class DatabaseSettings:
     performance_insights: bool
     name: str
     username: str
+    restored_instance: str | None = None
+    """An instance `agent-service restore rds` made, served instead of the stack's own."""
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,13 @@ def read_database(r: ConfigReader, prod: bool) -> DatabaseSettings:
     username = r.matching("dbUsername", _SQL_NAME, "lower-case letters, digits and _ (max 63)")
     if username in RESERVED_DB_USERS:
         r.fail("dbUsername", username, "reserved by Postgres/RDS; pick another name")
+    restored = r.optional_string("dbRestoredInstance")
+    if restored and not _RDS_ID.match(restored):
+        r.fail("dbRestoredInstance", restored, "an RDS instance identifier: a letter, then "
+                                               "lower-case letters, digits and - (max 63)")
     return DatabaseSettings(instance_class, version, storage, max_storage, multi_az,
                             deletion_protection, final_snapshot, retention, insights, name,
-                            username)
+                            username, restored)
 
 
 def read_cache(r: ConfigReader, prod: bool) -> CacheSettings:

@@ -64,7 +64,8 @@ async def _own_run(db: DatabaseDep, key: CurrentKey, run_id: uuid.UUID) -> Row[A
     return run
 
 
-def _detail(run: Row[Any]) -> RunDetail:
+def run_detail(run: Row[Any]) -> RunDetail:
+    """A run as the API shows it (the restore check reads runs through this too)."""
     return RunDetail(
         id=run.id, status=run.status, question=run.question,
         created_at=run.created_at, finished_at=run.finished_at, max_sources=run.max_sources,
@@ -99,7 +100,7 @@ async def read(run_id: uuid.UUID, key: CurrentKey, request: Request) -> RunDetai
     run = await services_of(request).runs.reads.submit(run_id)
     if run is None or run.api_key_id != key.id:
         raise _not_found(run_id)
-    return _detail(run)
+    return run_detail(run)
 
 
 @router.get("", response_model=RunPage, responses={**ERRORS, 400: {"model": ErrorBody}})
@@ -141,7 +142,7 @@ async def cancel(run_id: uuid.UUID, key: RunsWriter, db: DatabaseDep,
                previous_status=previous)
     await record_event(svc.engine, svc.redis, str(run_id), "cancelled",
                        {"previous_status": previous})
-    return _detail(cancelled)
+    return run_detail(cancelled)
 
 
 @router.get("/{run_id}/events", responses={**ERRORS, 200: {
