@@ -23,7 +23,7 @@ define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
 
-.PHONY: help venv test lint pytest dev bench-app policy bench-program config-docs up preview destroy clean
+.PHONY: help venv test lint pytest dev bench-app bench-restore policy bench-program config-docs up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ policy: $(STAMP) ## Run the policy pack offline over every stack and print stack
 
 config-docs: $(STAMP) ## Regenerate Pulumi.yaml's config block and docs/configuration.md from components/config/keys.py
 	$(BIN)/python -m components.config.reference
+
+bench-restore: $(STAMP) ## Back up and restore a 100k-run database against a real Postgres (JSON)
+	PYTHONPATH=app $(BIN)/python benchmarks/bench_restore.py
 
 bench-program: $(STAMP) ## Time the program's evaluation of every stack (JSON)
 	$(BIN)/python benchmarks/bench_program.py

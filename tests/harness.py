@@ -76,6 +76,8 @@ class Resource:
     parent: str | None = None
     """URN of the parent resource; None for resources at the top of the stack."""
     protect: bool = False
+    retain_on_delete: bool = False
+    """Left in the cloud when the stack deletes it (`pulumi destroy` included)."""
     ignore_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
     replace_on_changes: tuple[str, ...] = ()
@@ -187,6 +189,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             args.typ, args.name, inputs, tuple(secret_paths), urn=request["urn"],
             parent=request["parent"], protect=request["protect"],
             ignore_changes=request["ignore_changes"],
+            retain_on_delete=request["retain_on_delete"],
             delete_before_replace=request["delete_before_replace"],
             replace_on_changes=request["replace_on_changes"], aliases=request["aliases"],
             dependency_urns=request["dependencies"], custom=request["custom"]))
@@ -328,6 +331,7 @@ def _register_recording_options(self: MockMonitor, request: Any) -> Any:
             self.mocks.request = {
                 "urn": urn, "parent": parent, "protect": bool(request.protect),
                 "ignore_changes": tuple(request.ignoreChanges),
+                "retain_on_delete": bool(request.retainOnDelete),
                 "delete_before_replace": bool(request.deleteBeforeReplace),
                 "replace_on_changes": tuple(request.replaceOnChanges),
                 "aliases": _alias_urns(request, urn),

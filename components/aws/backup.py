@@ -65,6 +65,10 @@ class DatabaseBackup(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._account = aws.get_caller_identity_output().account_id
+        # The vaults, their locks and keys outlive the stack: `pulumi destroy` leaves them,
+        # with every recovery point until its retention ends, to rebuild the stack from.
+        self._kept = pulumi.ResourceOptions(parent=self, protect=args.protect,
+                                            retain_on_delete=True)
         vault, key = self._vault(name, region=None)
         copy = self._vault(f"{name}-copy", region=args.copy_region)[0] \
             if args.copy_region else None
@@ -98,13 +102,13 @@ class DatabaseBackup(pulumi.ComponentResource):
         return aws.kms.Key(
             name, description=description, enable_key_rotation=True,
             deletion_window_in_days=30, policy=policy, region=region, tags=dict(self._args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect))
+            opts=self._kept)
 
     def _vault(self, name: str, region: str | None) -> tuple[aws.backup.Vault, aws.kms.Key]:
         key = self._key(f"{name}-key", region, "agent-platform backup vault and alerts")
         vault = aws.backup.Vault(
             f"{name}-vault", kms_key_arn=key.arn, region=region, tags=dict(self._args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect))
+            opts=self._kept)
         if self._args.vault_lock != "off":
             # Governance: only principals allowed backup:DeleteBackupVaultLockConfiguration can
             # lift it. Compliance: nobody, once the grace period has passed.
@@ -112,7 +116,7 @@ class DatabaseBackup(pulumi.ComponentResource):
                 f"{name}-lock", backup_vault_name=vault.name, min_retention_days=1,
                 changeable_for_days=COMPLIANCE_GRACE_DAYS
                 if self._args.vault_lock == "compliance" else None,
-                region=region, opts=pulumi.ResourceOptions(parent=self))
+                region=region, opts=self._kept)
         return vault, key
 
     def _rule(self, rule: str, schedule: str, keep_days: int, vault: aws.backup.Vault,

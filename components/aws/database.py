@@ -83,7 +83,9 @@ class Database(pulumi.ComponentResource):
             allocated_storage=d.allocated_storage_gb,
             max_allocated_storage=d.max_allocated_storage_gb,
             storage_encrypted=True,
-            db_name=d.name,
+            # A snapshot brings its own data and master user; the password is set after.
+            snapshot_identifier=d.restore_snapshot,
+            db_name=None if d.restore_snapshot else d.name,
             username=d.username,
             password=password.result,
             iam_database_authentication_enabled=True,

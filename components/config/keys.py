@@ -9,21 +9,12 @@ Defaults are the production values; cheaper settings are spelled out in `Pulumi.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from components.config.database_keys import DATABASE_KEYS
+from components.config.key import Key, KeyType
 from components.versions import DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS
 
-KeyType = Literal["string", "integer", "boolean", "array"]
-
-
-@dataclass(frozen=True)
-class Key:
-    """One config key in the `agent-platform:` namespace."""
-
-    name: str
-    type: KeyType
-    description: str
-    default: str | int | bool | list[str]
+__all__ = ["KEYS", "KEYS_BY_NAME", "SECRET_KEYS", "SECRET_KEYS_BY_NAME", "Key", "KeyType"]
 
 
 KEYS: tuple[Key, ...] = (
@@ -73,41 +64,8 @@ KEYS: tuple[Key, ...] = (
     Key("nodeDesiredSize", "integer", "Nodes at creation; the autoscaler owns it afterwards.", 3),
     Key("nodeMaxSize", "integer", "Maximum nodes the cluster autoscaler may add.", 9),
     Key("nodeDiskSizeGb", "integer", "Encrypted gp3 root volume size of each node, GiB.", 50),
-    # --- Postgres -------------------------------------------------------------------------------
-    Key("dbInstanceClass", "string", "RDS instance class, e.g. `db.r7g.large`.", "db.r7g.large"),
-    Key("dbEngineVersion", "string",
-        "PostgreSQL major version (minor upgrades are applied automatically).", "17"),
-    Key("dbAllocatedStorageGb", "integer", "Initial gp3 storage, GiB (20 or more).", 50),
-    Key("dbMaxAllocatedStorageGb", "integer",
-        "Storage autoscaling ceiling, GiB (at least dbAllocatedStorageGb).", 500),
-    Key("dbMultiAz", "boolean", "Synchronous standby in a second zone. prod requires true.", True),
-    Key("dbDeletionProtection", "boolean",
-        "Refuse to delete the database. prod requires true.", True),
-    Key("dbFinalSnapshot", "boolean",
-        "Take a snapshot when the database is deleted. prod requires true.", True),
-    Key("dbBackupRetentionDays", "integer",
-        "Automated backup retention, 1 to 35 days. prod requires 14 or more.", 14),
-    Key("dbPerformanceInsights", "boolean", "Enable RDS Performance Insights.", True),
-    Key("dbRestoredInstance", "string",
-        "Serve from this RDS instance (one `agent-service restore rds` made) instead of the "
-        "stack's own, which stays, protected. Empty: the stack's own (docs/runbooks.md).", ""),
-    Key("awsBackup", "boolean",
-        "AWS Backup plan for the database: hourly recovery points (kept 2 days) and daily ones "
-        "in a KMS-encrypted, locked vault, with failure alerts. prod requires true.", True),
-    Key("backupRetentionDays", "integer",
-        "Days AWS Backup keeps the daily recovery points (and their copies), 2 to 3650. prod "
-        "requires 14 or more.", 35),
-    Key("backupCopyRegion", "string",
-        "Copy every recovery point to a vault in this region (region loss). Empty: no copy.", ""),
-    Key("backupVaultLock", "string",
-        "`governance` (lifted only by principals allowed to), `compliance` (immutable after 3 "
-        "days: irreversible) or `off`.", "governance"),
-    Key("backupAlertEmail", "string",
-        "Address subscribed to the backup-failure topic (AWS asks it to confirm). Empty: "
-        "subscribe your own endpoint to the `backup_alert_topic_arn` output.", ""),
-    Key("dbName", "string", "Database created for the service.", "agent"),
-    Key("dbUsername", "string", "Master user name (not `postgres`, `admin` or `rdsadmin`).",
-        "agent"),
+    # --- Postgres and its backups (components/config/database_keys.py) -----------------------
+    *DATABASE_KEYS,
     # --- Redis / Valkey -------------------------------------------------------------------------
     Key("cacheNodeType", "string", "ElastiCache node type, e.g. `cache.r7g.large`.",
         "cache.r7g.large"),

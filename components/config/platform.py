@@ -28,6 +28,7 @@ _CACHE_TYPE = re.compile(r"^cache\.[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _GRAVITON = re.compile(r"^[a-z]+\d+g")
 _RDS_ID = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$")
+_SNAPSHOT = re.compile(r"^(arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{12}:snapshot:)?[a-zA-Z][\w:-]{0,254}$")
 _SQL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _MAJOR_OR_MINOR = re.compile(r"^\d+(\.\d+)?$")
 _MAJOR_MINOR = re.compile(r"^\d+\.\d+$")
@@ -79,6 +80,8 @@ class DatabaseSettings:
     username: str
     restored_instance: str | None = None
     """An instance `agent-service restore rds` made, served instead of the stack's own."""
+    restore_snapshot: str | None = None
+    """A snapshot (ARN or id) the instance is created from: a stack rebuilt elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -254,9 +257,13 @@ def read_database(r: ConfigReader, prod: bool) -> DatabaseSettings:
     if restored and not _RDS_ID.match(restored):
         r.fail("dbRestoredInstance", restored, "an RDS instance identifier: a letter, then "
                                                "lower-case letters, digits and - (max 63)")
+    snapshot = r.optional_string("dbRestoreSnapshot")
+    if snapshot and not _SNAPSHOT.match(snapshot):
+        r.fail("dbRestoreSnapshot", snapshot, "a snapshot identifier or an ARN such as "
+                                              "arn:aws:rds:<region>:<account>:snapshot:<name>")
     return DatabaseSettings(instance_class, version, storage, max_storage, multi_az,
                             deletion_protection, final_snapshot, retention, insights, name,
-                            username, restored)
+                            username, restored, snapshot)
 
 
 def read_cache(r: ConfigReader, prod: bool) -> CacheSettings:
