@@ -23,7 +23,7 @@ define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
 
-.PHONY: help venv test lint pytest dev bench-app bench-restore policy bench-program config-docs up preview destroy clean
+.PHONY: help venv test lint pytest dev cost cost-prices bench-app bench-restore policy bench-program config-docs up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ $(ACTIONLINT): Makefile | $(STAMP)
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy __main__.py components tests benchmarks app/agent_service app/devtools
+	$(BIN)/mypy __main__.py components cost tests benchmarks app/agent_service app/devtools
 	$(BIN)/mypy app/tests
 	$(BIN)/mypy policies/__main__.py
 
@@ -70,6 +70,12 @@ policy: $(STAMP) ## Run the policy pack offline over every stack and print stack
 
 config-docs: $(STAMP) ## Regenerate Pulumi.yaml's config block and docs/configuration.md from components/config/keys.py
 	$(BIN)/python -m components.config.reference
+
+cost: $(STAMP) ## Monthly cost estimate of STACK (default: dev and prod), table; JSON=1 for JSON
+	$(BIN)/python -m cost $(if $(STACK),--stack $(STACK)) $(if $(JSON),--json)
+
+cost-prices: $(STAMP) ## Refresh policies/aws_prices.json from the AWS Price List API (needs AWS credentials)
+	$(BIN)/python -m cost.prices $(if $(REGION),--region $(REGION))
 
 bench-restore: $(STAMP) ## Back up and restore a 100k-run database against a real Postgres (JSON)
 	PYTHONPATH=app $(BIN)/python benchmarks/bench_restore.py

@@ -176,6 +176,9 @@ KEYS: tuple[Key, ...] = (
         "OpenAI-compatible endpoint (vLLM, Ollama, LiteLLM). Empty: api.openai.com.", ""),
     Key("openaiModel", "string", "Model for the openai provider.", "gpt-4.1-mini"),
     Key("anthropicModel", "string", "Model for the anthropic provider.", "claude-haiku-4-5"),
+    Key("expectedRunsPerDay", "integer",
+        "Research runs a day you expect: prices the LLM spend in `make cost` with the first "
+        "provider's model (app/agent_service/llm/prices.json).", 20000),
     Key("rateLimit", "string", "Requests per API key, e.g. `120/minute`.", "120/minute"),
     Key("logLevel", "string", "Service log level: DEBUG, INFO, WARNING or ERROR.", "INFO"),
     # --- monitoring (components/observability/monitoring.py) ------------------------------------

@@ -67,6 +67,16 @@ class LlmSettings:
     openai_base_url: str | None
     openai_model: str
     anthropic_model: str
+    expected_runs_per_day: int = 0
+    """For the cost estimate only: the service never reads it."""
+
+    @property
+    def priced_model(self) -> str:
+        """`provider:model` of the first provider, the one most runs use."""
+        provider = self.providers[0]
+        model = {"openai": self.openai_model, "anthropic": self.anthropic_model}.get(
+            provider, "offline-extractive-v1")
+        return f"{provider}:{model}"
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,7 @@ def _llm(r: ConfigReader, secret_keys: frozenset[str], set_keys: frozenset[str])
     anthropic_model = r.matching("anthropicModel", _MODEL,
                                  "a model id such as claude-haiku-4-5")
     return LlmSettings(cast(tuple[Provider, ...], providers), cidrs, base_url, openai_model,
-                       anthropic_model)
+                       anthropic_model, r.integer("expectedRunsPerDay", 0, 100_000_000))
 
 
 def read_service(r: ConfigReader, prod: bool, secret_keys: frozenset[str]) -> ServiceSettings:

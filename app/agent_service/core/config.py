@@ -10,6 +10,7 @@ import json
 import re
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -20,17 +21,13 @@ DEVELOPMENT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 ProviderName = Literal["offline", "openai", "anthropic"]
 
-# USD per million tokens (input, output), from the providers' published list prices. Check them
+# USD per million tokens (input, output), keyed `provider:model`, from the providers' published
+# list prices (llm/prices.json, which the platform's cost estimate reads too). Check them
 # against your contract and override or extend with LLM_PRICES_JSON; unknown models cost 0.
+PRICES_FILE = Path(__file__).resolve().parent.parent / "llm" / "prices.json"
 DEFAULT_PRICES: dict[str, tuple[str, str]] = {
-    "offline:offline-extractive-v1": ("0", "0"),
-    "openai:gpt-4o-mini": ("0.15", "0.60"),
-    "openai:gpt-4o": ("2.50", "10.00"),
-    "openai:gpt-4.1-mini": ("0.40", "1.60"),
-    "openai:gpt-4.1": ("2.00", "8.00"),
-    "anthropic:claude-haiku-4-5": ("1.00", "5.00"),
-    "anthropic:claude-sonnet-4-5": ("3.00", "15.00"),
-}
+    model: (entry["input"], entry["output"])
+    for model, entry in json.loads(PRICES_FILE.read_text())["usd_per_million_tokens"].items()}
 
 
 class Settings(BaseSettings):
