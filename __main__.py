@@ -5,8 +5,9 @@ service image from `app/` (delivery/image.py) or deploys the prebuilt `imageRef`
 `prod`) it deploys, from components/aws/:
   1. a VPC over 3 zones with private subnets and NAT egress (network.py);
   2. an EKS cluster with a managed node group, add-ons, the AWS Load Balancer Controller,
-     metrics-server and cluster-autoscaler, each controller with its role through EKS Pod
-     Identity (cluster.py, cluster_addons.py);
+     metrics-server and cluster-autoscaler or Karpenter with node pools for the service, each
+     controller with its role through EKS Pod Identity (cluster.py, cluster_addons.py,
+     karpenter.py);
   3. RDS Postgres and ElastiCache Valkey, reachable only from the cluster (database.py, cache.py),
      the database backed up hourly by AWS Backup into a locked vault (backup.py);
   4. an ECR repository the image is pushed to (registry.py);
@@ -30,6 +31,7 @@ from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.aws.database import Database, DatabaseArgs
 from components.aws.edge import ApiCertificate, ApiCertificateArgs, ApiDnsRecord, ApiDnsRecordArgs
+from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.kubeconfig import eks_kubeconfig_output
 from components.aws.network import Network, NetworkArgs, available_zones
 from components.aws.registry import Registry, RegistryArgs
@@ -81,8 +83,18 @@ def deploy_aws(s: Settings) -> Platform:
         cluster_name=name, cluster=cluster.cluster_name, region=region, vpc_id=network.vpc_id,
         tags=s.tags, kubernetes_version=s.cluster.kubernetes_version,
         keda=s.service.keda_enabled, service_role_arn=s.service.service_account_role_arn,
-        service_namespace=s.service.namespace, service_account=SERVICE_ACCOUNT),
+        service_namespace=s.service.namespace, service_account=SERVICE_ACCOUNT,
+        cluster_autoscaler=not s.nodes.karpenter),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
+    ready: list[pulumi.Resource] = [addons]
+    if s.nodes.karpenter:
+        ready.append(Karpenter("karpenter", KarpenterArgs(
+            cluster_name=name, cluster=cluster.cluster_name, region=region,
+            subnet_ids=network.private_subnet_ids,
+            security_group_id=cluster.cluster_security_group_id, settings=s.nodes,
+            arm64=s.image.platform == "linux/arm64",
+            disk_size_gb=s.cluster.node_disk_size_gb, tags=s.tags),
+            opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster])))
 
     database = Database("database", DatabaseArgs(
         identifier=f"{name}-postgres", settings=s.database, vpc_id=network.vpc_id,
@@ -121,7 +133,7 @@ def deploy_aws(s: Settings) -> Platform:
     vpc = [k8s.networking.v1.NetworkPolicyPeerArgs(
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
-                    data_peers=vpc, ready=[addons],
+                    data_peers=vpc, ready=ready,
                     certificate_arn=certificate.certificate_arn if certificate else None)
 
 

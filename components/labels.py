@@ -13,3 +13,6 @@ DATA_ACCESS_LABEL = "agent-platform/data-access"
 # On pod templates, the IAM role the pods get through EKS Pod Identity: Pod Identity hands a pod
 # its credentials when the pod is created, so a new or changed role must roll the pods.
 AWS_ROLE_ANNOTATION = "agent-platform.io/aws-role"
+# The node pool a node belongs to: `general` (the managed node group), or Karpenter's `api` and
+# `workers`, which the service's pods select when Karpenter runs the nodes.
+NODE_POOL_LABEL = "agent-platform/node-pool"

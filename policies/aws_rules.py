@@ -32,6 +32,7 @@ UNTAGGABLE = frozenset({
     "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
     "aws:backup/selection:Selection", "aws:cloudwatch/eventTarget:EventTarget",
     "aws:sns/topicPolicy:TopicPolicy", "aws:sns/topicSubscription:TopicSubscription",
+    "aws:sqs/queuePolicy:QueuePolicy",
 })
 DEFAULT_REQUIRED_TAGS = ["Project", "Stack", "Environment", "Owner", "CostCenter", "ManagedBy"]
 

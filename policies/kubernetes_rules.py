@@ -183,6 +183,16 @@ def recommended_labels(args: ResourceValidationArgs, report: ReportViolation) ->
                "policies select workloads by them.", None)
 
 
+def node_pools_have_limits(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if kubernetes_kind(args) != "NodePool":
+        return
+    limits = (args.props.get("spec") or {}).get("limits") or {}
+    if not limits.get("cpu"):
+        report("This Karpenter NodePool has no CPU limit: a scheduling loop or a flood of "
+               "pending pods could launch nodes without end. Set spec.limits.cpu "
+               "(apiNodePoolCpuLimit, workerNodePoolCpuLimit).", None)
+
+
 HIGH, CRITICAL, MEDIUM, LOW = Severity.HIGH, Severity.CRITICAL, Severity.MEDIUM, Severity.LOW
 
 KUBERNETES_POLICIES = [
@@ -222,4 +232,7 @@ KUBERNETES_POLICIES = [
     resource_policy("k8s-recommended-labels",
                     "Workloads carry the app.kubernetes.io labels.", recommended_labels,
                     severity=LOW, remediation="Add app.kubernetes.io/name, part-of, managed-by."),
+    resource_policy("karpenter-node-pools-have-limits",
+                    "Karpenter NodePools cap the CPU they may launch.", node_pools_have_limits,
+                    severity=HIGH, remediation="Set spec.limits.cpu on the NodePool."),
 ]

@@ -326,7 +326,8 @@ def test_the_untaggable_list_is_what_the_provider_says() -> None:
     variants = [render(stack, overrides) for stack, overrides in (
         ("dev", {}), ("prod", {}),
         ("prod", {**DOMAIN, "serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent",
-                  "backupCopyRegion": "eu-central-1", "backupAlertEmail": "ops@example.com"}))]
+                  "backupCopyRegion": "eu-central-1", "backupAlertEmail": "ops@example.com",
+                  "nodeAutoscaler": "karpenter"}))]
     types = {r.type for v in variants for r in v.resources if r.type.startswith("aws:")}
     for token in types:
         module, _, name = token.removeprefix("aws:").partition(":")

@@ -79,6 +79,9 @@ def component_pins() -> set[Pin]:
             if name.endswith("_CHART"):
                 chart, version, _ = ast.literal_eval(node.value)
                 pins.add(Pin(relative, chart, version))
+            elif name == "KARPENTER_VERSION":
+                pins.add(Pin(relative, "public.ecr.aws/karpenter/karpenter",
+                             str(ast.literal_eval(node.value))))
             elif name.endswith("_IMAGE") and isinstance(node.value, ast.Constant) and \
                     ":" in str(node.value.value):
                 image, _, tag = str(node.value.value).rpartition(":")

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 
 from components.aws.service_account_roles import irsa_role
 from components.config.platform import ClusterSettings
+from components.labels import NODE_POOL_LABEL
 
 AWS_MANAGED = "arn:aws:iam::aws:policy"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
@@ -259,7 +260,7 @@ class Cluster(pulumi.ComponentResource):
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)),
-            labels={"agent-platform/node-pool": "general"},
+            labels={NODE_POOL_LABEL: "general"},
             tags={**self._tags, "k8s.io/cluster-autoscaler/enabled": "true",
                   f"k8s.io/cluster-autoscaler/{args.cluster_name}": "owned"},
             opts=pulumi.ResourceOptions(

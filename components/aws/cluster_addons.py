@@ -132,6 +132,9 @@ class ClusterAddonsArgs:
     """The cluster's Kubernetes minor: the autoscaler runs the same one."""
     keda: bool = True
     """Install KEDA, which scales the workers on their queue's length."""
+    cluster_autoscaler: bool = True
+    """Scale the managed node group with cluster-autoscaler (false when Karpenter runs the
+    nodes: components/aws/karpenter.py)."""
     service_role_arn: str | None = None
     """IAM role for the agent service's pods (`serviceAccountRoleArn`), given through Pod
     Identity to `service_namespace/service_account`."""
@@ -170,20 +173,21 @@ class ClusterAddons(pulumi.ComponentResource):
             "replicas": 2,
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
         })
-        autoscaler = self._pod_identity("cluster-autoscaler", SYSTEM_NAMESPACE,
-                                        AUTOSCALER_SERVICE_ACCOUNT,
-                                        cluster_autoscaler_policy(args.cluster_name))
-        self._release(CLUSTER_AUTOSCALER_CHART, {
-            "cloudProvider": "aws",
-            "awsRegion": args.region,
-            # The autoscaler's minor must be the cluster's (components/versions.py).
-            "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
-            "autoDiscovery": {"clusterName": args.cluster_name},
-            "rbac": {"serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT}},
-            "podAnnotations": {AWS_ROLE_ANNOTATION: autoscaler.role_arn},
-            "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
-                          "skip-nodes-with-system-pods": False},
-        }, depends_on=[autoscaler])
+        if args.cluster_autoscaler:
+            autoscaler = self._pod_identity("cluster-autoscaler", SYSTEM_NAMESPACE,
+                                            AUTOSCALER_SERVICE_ACCOUNT,
+                                            cluster_autoscaler_policy(args.cluster_name))
+            self._release(CLUSTER_AUTOSCALER_CHART, {
+                "cloudProvider": "aws",
+                "awsRegion": args.region,
+                # The autoscaler's minor must be the cluster's (components/versions.py).
+                "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
+                "autoDiscovery": {"clusterName": args.cluster_name},
+                "rbac": {"serviceAccount": {"name": AUTOSCALER_SERVICE_ACCOUNT}},
+                "podAnnotations": {AWS_ROLE_ANNOTATION: autoscaler.role_arn},
+                "extraArgs": {"balance-similar-node-groups": True, "expander": "least-waste",
+                              "skip-nodes-with-system-pods": False},
+            }, depends_on=[autoscaler])
         if args.service_role_arn:
             associate(f"{name}-service-pod-identity", cluster_name=args.cluster,
                       namespace=args.service_namespace, service_account=args.service_account,

@@ -64,6 +64,18 @@ KEYS: tuple[Key, ...] = (
     Key("nodeDesiredSize", "integer", "Nodes at creation; the autoscaler owns it afterwards.", 3),
     Key("nodeMaxSize", "integer", "Maximum nodes the cluster autoscaler may add.", 9),
     Key("nodeDiskSizeGb", "integer", "Encrypted gp3 root volume size of each node, GiB.", 50),
+    Key("nodeAutoscaler", "string",
+        "`cluster-autoscaler` (scales the managed node group) or `karpenter` (node pools for "
+        "the API, on-demand, and the workers, spot allowed; the node group keeps the system "
+        "pods). Switching a running stack moves every service pod to new nodes (docs/"
+        "operations.md).", "cluster-autoscaler"),
+    Key("apiNodePoolCpuLimit", "integer",
+        "karpenter: most vCPUs the API node pool may hold.", 64),
+    Key("workerNodePoolCpuLimit", "integer",
+        "karpenter: most vCPUs the worker node pool may hold.", 128),
+    Key("workerNodePoolSpot", "boolean",
+        "karpenter: the worker pool may run on spot capacity, on-demand when there is none. A "
+        "spot reclaim stops the runs on that node; the reaper queues them again.", True),
     # --- Postgres and its backups (components/config/database_keys.py) -----------------------
     *DATABASE_KEYS,
     # --- Redis / Valkey -------------------------------------------------------------------------

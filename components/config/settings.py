@@ -8,6 +8,7 @@ the bad value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pulumi.runtime
 from components.config.backup import BackupSettings, read_backup
 from components.config.keys import KEYS, KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.config.monitoring import MonitoringSettings, read_monitoring
+from components.config.nodes import NodeAutoscalingSettings, read_node_autoscaling
 from components.config.platform import (
     CacheSettings,
     ClusterSettings,
@@ -58,6 +60,7 @@ class Settings:
     tags: Mapping[str, str]
     network: NetworkSettings
     cluster: ClusterSettings
+    nodes: NodeAutoscalingSettings
     database: DatabaseSettings
     backup: BackupSettings
     cache: CacheSettings
@@ -97,6 +100,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     prod = environment == "prod"
     network = read_network(r, prod)
     cluster = read_cluster(r, prod)
+    nodes = read_node_autoscaling(r)
     database = read_database(r, prod)
     backup = read_backup(r, prod)
     cache = read_cache(r, prod)
@@ -111,6 +115,9 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     local = read_local(r)
     secrets = frozenset(secret_keys)
     service = read_service(r, prod, secrets)
+    if nodes.karpenter and on_aws(environment):
+        # The service's pods go to Karpenter's node pools, the API's and the workers'.
+        service = dataclasses.replace(service, node_pools=True)
     monitoring = read_monitoring(r, secrets)
     tracing = read_tracing(r, secrets, monitoring.enabled)
     # One error for a domain the program cannot serve, whichever reason comes first.
@@ -139,8 +146,8 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
 
     tags = {"Project": project, "Stack": stack, "Environment": environment, "Owner": owner,
             "CostCenter": cost_center, "ManagedBy": "pulumi"}
-    return Settings(project, stack, environment, protect_state, tags, network, cluster, database,
-                    backup, cache, image, local, service, monitoring, tracing)
+    return Settings(project, stack, environment, protect_state, tags, network, cluster, nodes,
+                    database, backup, cache, image, local, service, monitoring, tracing)
 
 
 def load_settings() -> Settings:

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.service import Resources
 from components.kubernetes.service.context import ServiceContext
-from components.labels import AWS_ROLE_ANNOTATION
+from components.labels import AWS_ROLE_ANNOTATION, NODE_POOL_LABEL
 
 APP_UID = 10001
 ZONE_KEY = "topology.kubernetes.io/zone"
@@ -77,6 +77,8 @@ class Pods:
                     fs_group=APP_UID,
                     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
                 topology_spread_constraints=self._spread(component) if spread else None,
+                node_selector={NODE_POOL_LABEL: "workers" if component == "worker" else "api"}
+                if self.ctx.settings.node_pools else None,
                 containers=[container],
                 volumes=[k8s.core.v1.VolumeArgs(
                     name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
