@@ -63,6 +63,8 @@ class Platform(NamedTuple):
     ready: list[pulumi.Resource]
     certificate_arn: pulumi.Output[str] | None = None
     """The API's certificate, when the program made it for `domainName`."""
+    grafana_certificate_arn: pulumi.Output[str] | None = None
+    """Grafana's, for `grafanaDomainName`."""
 
 
 def deploy_aws(s: Settings) -> Platform:
@@ -125,6 +127,10 @@ def deploy_aws(s: Settings) -> Platform:
     certificate = ApiCertificate("api-certificate", ApiCertificateArgs(
         domain_name=ingress.domain, hosted_zone_id=ingress.hosted_zone_id, tags=s.tags)) \
         if ingress.domain and ingress.hosted_zone_id else None
+    grafana_domain = s.monitoring.grafana_domain if s.monitoring.enabled else None
+    grafana_certificate = ApiCertificate("grafana-certificate", ApiCertificateArgs(
+        domain_name=grafana_domain, hosted_zone_id=ingress.hosted_zone_id, tags=s.tags)) \
+        if grafana_domain and ingress.hosted_zone_id else None
 
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
@@ -134,7 +140,9 @@ def deploy_aws(s: Settings) -> Platform:
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
                     data_peers=vpc, ready=ready,
-                    certificate_arn=certificate.certificate_arn if certificate else None)
+                    certificate_arn=certificate.certificate_arn if certificate else None,
+                    grafana_certificate_arn=grafana_certificate.certificate_arn
+                    if grafana_certificate else None)
 
 
 def deploy_local(s: Settings) -> Platform:
@@ -178,7 +186,8 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
         ingress=s.service.ingress, receiver_secrets=secrets,
         aws_tags=s.tags if s.on_aws else {},
         jaeger_url=jaeger_url()
-        if s.tracing.enabled and s.tracing.backend == "jaeger" else None),
+        if s.tracing.enabled and s.tracing.backend == "jaeger" else None,
+        grafana_certificate_arn=platform.grafana_certificate_arn),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
@@ -204,6 +213,13 @@ deploy_dns(settings, service)
 if settings.monitoring.enabled:
     monitoring = deploy_monitoring(settings, platform, service)
     pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
+    grafana_domain = settings.monitoring.grafana_domain
+    zone = settings.service.ingress.hosted_zone_id
+    if grafana_domain and zone and monitoring.grafana_load_balancer_hostname:
+        ApiDnsRecord("grafana-dns", ApiDnsRecordArgs(
+            domain_name=grafana_domain, hosted_zone_id=zone,
+            load_balancer_hostname=monitoring.grafana_load_balancer_hostname))
+        pulumi.export("grafana_url", f"https://{grafana_domain}")
     if settings.tracing.enabled:
         deploy_tracing(settings, platform, monitoring)
 

@@ -134,3 +134,47 @@ def test_a_new_domain_moves_the_ingress_in_place(prod_with_domain: Rendered) -> 
 def test_bad_domain_settings_name_the_key(stack: str, overrides: dict[str, Any],
                                           expected: str) -> None:
     assert expected in config_error(stack, **overrides)
+
+
+GRAFANA = {**DOMAIN, "grafanaDomainName": "grafana.example.com"}
+
+
+def test_grafana_gets_its_own_name_certificate_and_record() -> None:
+    stack = render("prod", GRAFANA)
+    certificates = {c.inputs["domainName"]: c.name
+                    for c in stack.of_type("aws:acm/certificate:Certificate")}
+    assert set(certificates) == {"api.example.com", "grafana.example.com"}
+    (grafana,) = [i for i in stack.of_type(INGRESS) if i.name == "monitoring-grafana"]
+    annotations = grafana.inputs["metadata"]["annotations"]
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"].endswith(
+        ":grafana-certificate-certificate")
+    assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/api/health"
+    (rule,) = grafana.inputs["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert (rule["host"], backend["name"], backend["port"]) == (
+        "grafana.example.com", "kube-prometheus-stack-grafana", {"number": 80})
+    alias = stack.named("grafana-dns-alias", RECORD).inputs
+    assert (alias["name"], alias["type"], alias["zoneId"]) == (
+        "grafana.example.com", "A", "Z0123456789ABCDEFGHIJ")
+    # The chart's own Grafana Ingress stays off: one Ingress, the program's.
+    release = stack.named("monitoring-kube-prometheus-stack").inputs
+    assert release["values"]["grafana"]["ingress"] == {"enabled": False}
+
+
+def test_grafana_on_its_name_only_adds_to_a_running_stack() -> None:
+    steps = plan(render("prod", DOMAIN), render("prod", GRAFANA))
+    assert set(summary(steps)) == {"create"}
+
+
+@pytest.mark.parametrize(("stack", "overrides", "expected"), [
+    ("prod", {"grafanaDomainName": "grafana.example.com"},
+     "grafanaDomainName = \"grafana.example.com\" is invalid: needs an AWS stack"),
+    ("local", {"grafanaDomainName": "grafana.example.com"}, "needs an AWS stack"),
+    ("prod", {**GRAFANA, "grafanaIngressHost": "g.example.com"},
+     "with grafanaDomainName Grafana answers on grafana.example.com"),
+    ("prod", {**GRAFANA, "grafanaDomainName": "Grafana!"}, "expected a lower-case DNS name"),
+])
+def test_grafana_domain_config_errors_name_the_key(stack: str, overrides: dict[str, Any],
+                                                   expected: str) -> None:
+    assert expected in config_error(stack, **overrides)

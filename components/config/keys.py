@@ -206,6 +206,10 @@ KEYS: tuple[Key, ...] = (
     Key("grafanaIngressHost", "string",
         "Expose Grafana (login required) through an Ingress on this host, with the service's "
         "ingress class and TLS settings. Empty: reach it with `kubectl port-forward`.", ""),
+    Key("grafanaDomainName", "string",
+        "AWS: Grafana's own name in the hostedZoneId zone: the program makes its certificate, "
+        "an HTTPS Ingress (an ALB of its own) and the DNS record. Grafana's login guards it; "
+        "anonymous access stays off. Empty: reach Grafana with `kubectl port-forward`.", ""),
     Key("alertSlackChannel", "string",
         "Slack channel for alerts (with the secret alertSlackWebhookUrl).",
         "#agent-platform-alerts"),

@@ -61,6 +61,8 @@ class MonitoringSettings:
     """A PagerDuty routing key is set (as a secret)."""
     email: EmailSettings | None
     alerts: AlertThresholds
+    grafana_domain: str | None = None
+    """`grafanaDomainName`: Grafana's own name, certificate and DNS record (AWS)."""
 
     @property
     def has_receiver(self) -> bool:
@@ -121,6 +123,13 @@ def read_monitoring(r: ConfigReader, secret_keys: frozenset[str]) -> MonitoringS
     if host and not DNS_NAME.match(host):
         r.fail("grafanaIngressHost", host, "expected a lower-case DNS name such as "
                                            "grafana.example.com")
+    grafana_domain = r.optional_string("grafanaDomainName")
+    if grafana_domain and not DNS_NAME.match(grafana_domain):
+        r.fail("grafanaDomainName", grafana_domain, "expected a lower-case DNS name such as "
+                                                    "grafana.example.com")
+    if grafana_domain and host:
+        r.fail("grafanaIngressHost", host, "with grafanaDomainName Grafana answers on "
+                                           f"{grafana_domain}: leave it empty")
     channel = r.matching("alertSlackChannel", _SLACK_CHANNEL, "a channel such as #alerts")
     threshold = r.string("sloLatencyThresholdSeconds")
     if threshold not in LATENCY_BUCKET_LABELS:
@@ -145,6 +154,7 @@ def read_monitoring(r: ConfigReader, secret_keys: frozenset[str]) -> MonitoringS
         retention=retention,
         storage_size=storage,
         grafana_host=host,
+        grafana_domain=grafana_domain,
         slack_channel=channel,
         slack="alertSlackWebhookUrl" in r.present_secret_keys,
         pagerduty="alertPagerdutyRoutingKey" in r.present_secret_keys,

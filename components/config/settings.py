@@ -129,9 +129,13 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
                "are for an ALB: set ingressClassName to alb, or leave domainName empty")
     if service.ingress.domain and monitoring.grafana_host:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
-               "the certificate domainName makes covers the API's name only: leave it empty "
-               "and reach Grafana with `kubectl port-forward`, or drop domainName and set "
-               "ingressCertificateArn to a certificate covering both names")
+               "the certificate domainName makes covers the API's name only: set "
+               "grafanaDomainName instead, which gets its own certificate and record")
+    if monitoring.grafana_domain and not (service.ingress.hosted_zone_id
+                                          and on_aws(environment) and service.ingress.alb):
+        r.fail("grafanaDomainName", monitoring.grafana_domain,
+               "needs an AWS stack with ingressClassName alb, domainName and hostedZoneId (the "
+               "zone its certificate and record are made in)")
     if prod and monitoring.grafana_host and not service.ingress.tls:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "prod serves Grafana over TLS only: configure ingressCertificateArn (ALB) or "

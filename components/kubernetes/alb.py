@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 
 def alb_annotations(scheme: str, certificate_arn: pulumi.Input[str] | None,
@@ -34,3 +35,9 @@ def alb_annotations(scheme: str, certificate_arn: pulumi.Input[str] | None,
     if tags:
         annotations[f"{prefix}/tags"] = ",".join(f"{k}={v}" for k, v in sorted(tags.items()))
     return annotations
+
+
+def load_balancer_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
+    """The address the load balancer controller gave an Ingress (the ALB's DNS name), or ""."""
+    entries = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    return (entries[0].hostname or "") if entries else ""

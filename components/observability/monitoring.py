@@ -29,6 +29,7 @@ from components.labels import PLATFORM_LABELS
 from components.observability.alert_rules import rule_groups
 from components.observability.alertmanager_config import alertmanager_config
 from components.observability.dashboards import DATASOURCE_UID, dashboards
+from components.observability.grafana_ingress import grafana_domain_ingress
 
 PROMETHEUS_STACK_CHART = ("kube-prometheus-stack", "79.10.0",
                           "https://prometheus-community.github.io/helm-charts")
@@ -59,6 +60,8 @@ class MonitoringArgs:
     aws_tags: Mapping[str, str] = field(default_factory=dict)
     jaeger_url: str | None = None
     """Jaeger's query URL, added to Grafana as a data source when traces stay in-cluster."""
+    grafana_certificate_arn: pulumi.Input[str] | None = None
+    """The certificate made for `grafanaDomainName`: Grafana gets an HTTPS Ingress of its own."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -67,6 +70,8 @@ class Monitoring(pulumi.ComponentResource):
 
     grafana_admin_password: pulumi.Output[str]
     namespace: pulumi.Output[str]
+    grafana_load_balancer_hostname: pulumi.Output[str] | None = None
+    """The ALB's DNS name for `grafanaDomainName`, once the controller has made it."""
 
     def __init__(self, name: str, args: MonitoringArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -136,6 +141,11 @@ class Monitoring(pulumi.ComponentResource):
                     name=filename.removesuffix(".json"), namespace=self._ns,
                     labels={DASHBOARD_LABEL[0]: DASHBOARD_LABEL[1], **PLATFORM_LABELS}),
                 data={filename: document}, opts=self._child())
+        if m.grafana_domain and args.grafana_certificate_arn:
+            self.grafana_load_balancer_hostname = grafana_domain_ingress(
+                f"{name}-grafana", self._ns, m.grafana_domain, f"{RELEASE}-grafana",
+                alb_annotations(args.ingress.scheme, args.grafana_certificate_arn,
+                                args.aws_tags), after_release)
         self.register_outputs({"grafana_admin_password": self.grafana_admin_password})
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:

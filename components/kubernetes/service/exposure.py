@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.alb import alb_annotations
+from components.kubernetes.alb import alb_annotations, load_balancer_hostname
 from components.kubernetes.service.context import NAME, ServiceContext
 
 # pulumi-kubernetes: create or update the object without waiting for it to become ready.
@@ -58,12 +58,7 @@ def api_ingress(ctx: ServiceContext, service_name: str) -> pulumi.Output[str]:
                                 port=k8s.networking.v1.ServiceBackendPortArgs(
                                     name="http"))))]))]),
         opts=ctx.child())
-    return created.status.apply(_load_balancer_hostname)
-
-
-def _load_balancer_hostname(status: k8s.networking.v1.outputs.IngressStatus | None) -> str:
-    entries = (status.load_balancer.ingress if status and status.load_balancer else None) or []
-    return (entries[0].hostname or "") if entries else ""
+    return created.status.apply(load_balancer_hostname)
 
 
 def api_url(ctx: ServiceContext) -> str | None:
