@@ -178,3 +178,42 @@ def test_grafana_on_its_name_only_adds_to_a_running_stack() -> None:
 def test_grafana_domain_config_errors_name_the_key(stack: str, overrides: dict[str, Any],
                                                    expected: str) -> None:
     assert expected in config_error(stack, **overrides)
+
+
+GATEWAY = {"edge": "gateway", "gatewayClassName": "eg"}
+
+
+def test_the_gateway_edge_serves_the_api_like_the_ingress() -> None:
+    plain = render("local", GATEWAY)
+    assert not plain.of_type(INGRESS)
+    (gateway,) = plain.of_type("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    assert gateway.inputs["spec"]["gatewayClassName"] == "eg"
+    assert [listener["port"] for listener in gateway.inputs["spec"]["listeners"]] == [80]
+    (route,) = plain.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert route.inputs["spec"]["hostnames"] == ["agent.localhost"]
+    assert route.inputs["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "agent-service-api", "port": 80}]
+    tls = render("local", {**GATEWAY, "ingressTlsSecret": "api-tls"})
+    routes = {r.name: r.inputs["spec"] for r in tls.of_type(
+        "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")}
+    # HTTPS serves, HTTP only redirects, as an Ingress with TLS does.
+    assert routes["agent-api-route"]["parentRefs"][0]["sectionName"] == "https"
+    redirect = routes["agent-api-redirect"]["rules"][0]["filters"][0]["requestRedirect"]
+    assert redirect == {"scheme": "https", "statusCode": 301}
+
+
+def test_switching_the_local_edge_creates_the_gateway_before_the_ingress_goes() -> None:
+    found = summary(plan(render("local"), render("local", GATEWAY)))
+    assert found == {"create": {"Gateway/agent-api-gateway", "HTTPRoute/agent-api-route"},
+                     "delete": {"Ingress/agent-api"}}
+
+
+@pytest.mark.parametrize(("stack", "overrides", "expected"), [
+    ("prod", GATEWAY, "agent-platform:edge = \"gateway\" is invalid: on AWS the API is "
+                      "served through an ALB Ingress"),
+    ("local", {"edge": "gateway"}, "gatewayClassName = null is invalid: edge gateway needs"),
+    ("local", {"edge": "mesh"}, "allowed values are ingress, gateway"),
+])
+def test_gateway_config_errors_name_the_key(stack: str, overrides: dict[str, Any],
+                                            expected: str) -> None:
+    assert expected in config_error(stack, **overrides)

@@ -83,3 +83,22 @@ def test_the_crd_validator_rejects_a_wrong_type_and_an_unknown_kind() -> None:
     results = validate_custom([bad, unknown])
     assert "minReplicaCount must be integer" in results[0]["error"]
     assert "no schema for example.com/v1 Widget" in results[1]["error"]
+
+
+def test_the_gateway_edge_is_valid_gateway_api() -> None:
+    """`edge: gateway` (local): the Gateway and HTTPRoutes against the Gateway API's schemas,
+    and their core objects as every stack's are."""
+    from harness import render
+
+    stack = render("local", {"edge": "gateway", "gatewayClassName": "eg",
+                             "ingressTlsSecret": "api-tls"})
+    gateway_kinds = [dict(o.inputs) for o in stack.kubernetes_objects()
+                     if str(o.inputs.get("apiVersion", "")).startswith("gateway.networking")]
+    assert {o["kind"] for o in gateway_kinds} == {"Gateway", "HTTPRoute"}
+    assert len(gateway_kinds) == 3
+    results = validate_custom(gateway_kinds)
+    assert [r for r in results if r["error"]] == []
+    broken = {**gateway_kinds[0], "spec": {**gateway_kinds[0]["spec"], "listeners": [
+        {"name": "http", "protocol": "HTTP", "port": "eighty"}]}}
+    (result,) = validate_custom([broken])
+    assert result["error"]

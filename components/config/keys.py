@@ -173,6 +173,14 @@ KEYS: tuple[Key, ...] = (
     Key("ingressControllerNamespace", "string",
         "Namespace of the in-cluster ingress controller allowed to reach the API (non-ALB "
         "classes; ALB traffic is admitted from the VPC CIDR).", "kube-system"),
+    Key("edge", "string",
+        "How traffic reaches the API: `ingress` (an Ingress of ingressClassName) or `gateway` "
+        "(a Gateway API Gateway and HTTPRoute of gatewayClassName, with the same host and TLS "
+        "Secret; local stack). ingressEnabled turns either on.", "ingress"),
+    Key("gatewayClassName", "string",
+        "With edge gateway: the GatewayClass of the cluster's Gateway API implementation "
+        "(Envoy Gateway `eg`, Traefik `traefik`, Istio `istio`, ...). Its proxies' namespace "
+        "is ingressControllerNamespace.", ""),
     Key("serviceAccountRoleArn", "string",
         "IAM role for the service's pods through EKS Pod Identity (AWS stacks; optional, the "
         "service needs none today). The role must trust `pods.eks.amazonaws.com`.",

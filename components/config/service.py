@@ -15,6 +15,8 @@ from components.config.patterns import DNS_NAME, HTTP_URL, IAM_ROLE, K8S_NAME
 from components.config.reader import ConfigReader
 
 Provider = Literal["openai", "anthropic", "offline"]
+Edge = Literal["ingress", "gateway"]
+EDGES: tuple[Edge, ...] = ("ingress", "gateway")
 IngressScheme = Literal["internal", "internet-facing"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -50,6 +52,9 @@ class IngressSettings:
     domain: str | None = None
     """`domainName`: the program makes the certificate and the DNS record for `host`."""
     hosted_zone_id: str | None = None
+    edge: Edge = "ingress"
+    gateway_class: str | None = None
+    """`gatewayClassName`, with `edge: gateway`."""
 
     @property
     def alb(self) -> bool:
@@ -193,8 +198,15 @@ def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
         enabled, host = True, domain
     controller = r.matching("ingressControllerNamespace", K8S_NAME,
                             "a namespace name such as kube-system")
+    edge = r.choice("edge", EDGES)
+    gateway_class = r.optional_string("gatewayClassName")
+    if gateway_class and not K8S_NAME.match(gateway_class):
+        r.fail("gatewayClassName", gateway_class, "expected a GatewayClass name such as eg")
+    if edge == "gateway" and enabled and not gateway_class:
+        r.fail("gatewayClassName", None, "edge gateway needs the GatewayClass of the cluster's "
+                                         "Gateway API implementation, e.g. eg or traefik")
     ingress = IngressSettings(enabled, class_name, host, scheme, certificate, tls_secret,
-                              controller, domain, zone)
+                              controller, domain, zone, edge, gateway_class)
     if prod and enabled and not ingress.tls:
         key = "ingressCertificateArn" if ingress.alb else "ingressTlsSecret"
         r.fail(key, certificate if ingress.alb else tls_secret,

@@ -20,6 +20,7 @@ from components.kubernetes.service.context import (
 )
 from components.kubernetes.service.environment import environment
 from components.kubernetes.service.exposure import api_ingress, api_service, api_url
+from components.kubernetes.service.gateway import api_gateway
 from components.kubernetes.service.network_policies import (
     ServiceNetworkPolicies,
     ServiceNetworkPoliciesArgs,
@@ -87,8 +88,11 @@ class AgentService(pulumi.ComponentResource):
         api = api_deployment(pods, migration)
         worker = worker_deployment(pods, migration)
         self.api_service_name = api_service(ctx)
-        self.api_load_balancer_hostname = (api_ingress(ctx, self.api_service_name)
-                                           if s.ingress.enabled else None)
+        self.api_load_balancer_hostname: pulumi.Output[str] | None = None
+        if s.ingress.enabled and s.ingress.edge == "gateway":
+            api_gateway(ctx, self.api_service_name)
+        elif s.ingress.enabled:
+            self.api_load_balancer_hostname = api_ingress(ctx, self.api_service_name)
         autoscale(ctx, api, worker)
         self.port_forward = (f"kubectl -n {s.namespace} port-forward "
                              f"svc/{self.api_service_name} 8000:80")
