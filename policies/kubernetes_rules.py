@@ -183,6 +183,29 @@ def recommended_labels(args: ResourceValidationArgs, report: ReportViolation) ->
                "policies select workloads by them.", None)
 
 
+def edge_terminates_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.get_config().get("required", True):
+        return
+    kind = kubernetes_kind(args)
+    spec = args.props.get("spec") or {}
+    if kind == "Ingress":
+        annotations = (args.props.get("metadata") or {}).get("annotations") or {}
+        if spec.get("ingressClassName") == "alb":
+            secured = bool(annotations.get("alb.ingress.kubernetes.io/certificate-arn"))
+        else:
+            secured = bool(spec.get("tls"))
+        if not secured:
+            report("This Ingress serves without TLS: set domainName (the program makes the "
+                   "certificate) or ingressCertificateArn on an ALB, ingressTlsSecret "
+                   "otherwise.", None)
+    elif kind == "Gateway":
+        if not any(listener.get("protocol") == "HTTPS" and
+                   (listener.get("tls") or {}).get("certificateRefs")
+                   for listener in spec.get("listeners") or []):
+            report("This Gateway has no HTTPS listener with a certificate: set "
+                   "ingressTlsSecret.", None)
+
+
 def node_pools_have_limits(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if kubernetes_kind(args) != "NodePool":
         return
@@ -235,4 +258,9 @@ KUBERNETES_POLICIES = [
     resource_policy("karpenter-node-pools-have-limits",
                     "Karpenter NodePools cap the CPU they may launch.", node_pools_have_limits,
                     severity=HIGH, remediation="Set spec.limits.cpu on the NodePool."),
+    resource_policy("edge-terminates-tls",
+                    "Ingresses and Gateways terminate TLS with a managed or given certificate.",
+                    edge_terminates_tls, severity=HIGH,
+                    remediation="domainName, ingressCertificateArn or ingressTlsSecret.",
+                    config={"required": {"type": "boolean", "default": True}}),
 ]

@@ -217,3 +217,22 @@ def test_switching_the_local_edge_creates_the_gateway_before_the_ingress_goes() 
 def test_gateway_config_errors_name_the_key(stack: str, overrides: dict[str, Any],
                                             expected: str) -> None:
     assert expected in config_error(stack, **overrides)
+
+
+def test_prod_edges_must_terminate_tls(prod_with_domain: Rendered) -> None:
+    assert evaluate(prod_with_domain).violations["edge-terminates-tls"] == []
+    ingress = next(i for i in prod_with_domain.of_type(INGRESS) if i.name == "agent-api")
+    annotations = {k: v for k, v in ingress.inputs["metadata"]["annotations"].items()
+                   if not k.endswith("certificate-arn")}
+    bare = type(ingress)(ingress.type, ingress.name, {**ingress.inputs, "metadata": {
+        **ingress.inputs["metadata"], "annotations": annotations}}, urn=ingress.urn)
+    others = [r for r in prod_with_domain.resources if r is not ingress]
+    (violation,) = evaluate(Rendered("prod", [*others, bare])).violations["edge-terminates-tls"]
+    assert "serves without TLS" in violation.message
+    # A Gateway without an HTTPS listener, on a stack whose pack config requires TLS.
+    plain = render("local", GATEWAY)
+    outcome = evaluate(plain, {"all": "mandatory", "edge-terminates-tls": {"required": True}})
+    (violation,) = outcome.violations["edge-terminates-tls"]
+    assert "no HTTPS listener" in violation.message
+    tls = render("local", {**GATEWAY, "ingressTlsSecret": "api-tls"})
+    assert evaluate(tls, {"all": "mandatory"}).violations["edge-terminates-tls"] == []
