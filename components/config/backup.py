@@ -32,11 +32,9 @@ def read_backup(r: ConfigReader, prod: bool) -> BackupSettings:
     retention = r.integer("backupRetentionDays", 2, 3650)
     if prod and retention < 14:
         r.fail("backupRetentionDays", retention, "prod keeps daily recovery points 14+ days")
-    region = r.optional_string("backupCopyRegion")
-    if region and not _REGION.match(region):
-        r.fail("backupCopyRegion", region, "an AWS region such as eu-central-1, or empty")
+    region = r.optional_matching("backupCopyRegion", _REGION,
+                                 "an AWS region such as eu-central-1, or empty")
     lock = r.choice("backupVaultLock", LOCKS)
-    email = r.optional_string("backupAlertEmail")
-    if email and not _EMAIL.match(email):
-        r.fail("backupAlertEmail", email, "an address such as oncall@example.com, or empty")
+    email = r.optional_matching("backupAlertEmail", _EMAIL,
+                                "an address such as oncall@example.com, or empty")
     return BackupSettings(enabled, retention, region, lock, email)

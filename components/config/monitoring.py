@@ -119,14 +119,10 @@ def read_monitoring(r: ConfigReader, secret_keys: frozenset[str]) -> MonitoringS
     storage = r.optional_string("prometheusStorageSize")
     if storage and not QUANTITY.match(storage):
         r.fail("prometheusStorageSize", storage, "expected a size such as 50Gi, or empty")
-    host = r.optional_string("grafanaIngressHost")
-    if host and not DNS_NAME.match(host):
-        r.fail("grafanaIngressHost", host, "expected a lower-case DNS name such as "
-                                           "grafana.example.com")
-    grafana_domain = r.optional_string("grafanaDomainName")
-    if grafana_domain and not DNS_NAME.match(grafana_domain):
-        r.fail("grafanaDomainName", grafana_domain, "expected a lower-case DNS name such as "
-                                                    "grafana.example.com")
+    host = r.optional_matching("grafanaIngressHost", DNS_NAME,
+                               "a lower-case DNS name such as grafana.example.com")
+    grafana_domain = r.optional_matching("grafanaDomainName", DNS_NAME,
+                                         "a lower-case DNS name such as grafana.example.com")
     if grafana_domain and host:
         r.fail("grafanaIngressHost", host, "with grafanaDomainName Grafana answers on "
                                            f"{grafana_domain}: leave it empty")

@@ -253,14 +253,10 @@ def read_database(r: ConfigReader, prod: bool) -> DatabaseSettings:
     username = r.matching("dbUsername", _SQL_NAME, "lower-case letters, digits and _ (max 63)")
     if username in RESERVED_DB_USERS:
         r.fail("dbUsername", username, "reserved by Postgres/RDS; pick another name")
-    restored = r.optional_string("dbRestoredInstance")
-    if restored and not _RDS_ID.match(restored):
-        r.fail("dbRestoredInstance", restored, "an RDS instance identifier: a letter, then "
-                                               "lower-case letters, digits and - (max 63)")
-    snapshot = r.optional_string("dbRestoreSnapshot")
-    if snapshot and not _SNAPSHOT.match(snapshot):
-        r.fail("dbRestoreSnapshot", snapshot, "a snapshot identifier or an ARN such as "
-                                              "arn:aws:rds:<region>:<account>:snapshot:<name>")
+    restored = r.optional_matching("dbRestoredInstance", _RDS_ID, "an RDS instance identifier: "
+                                   "a letter, then lower-case letters, digits and - (max 63)")
+    snapshot = r.optional_matching("dbRestoreSnapshot", _SNAPSHOT, "a snapshot identifier or an "
+                                   "ARN such as arn:aws:rds:<region>:<account>:snapshot:<name>")
     return DatabaseSettings(instance_class, version, storage, max_storage, multi_az,
                             deletion_protection, final_snapshot, retention, insights, name,
                             username, restored, snapshot)

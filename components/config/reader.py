@@ -79,6 +79,13 @@ class ConfigReader:
     def optional_string(self, key: str) -> str | None:
         return cast(str, self._get(key)) or None
 
+    def optional_matching(self, key: str, pattern: re.Pattern[str], shape: str) -> str | None:
+        """An optional string that must match `pattern` when set; None when unset."""
+        value = self.optional_string(key)
+        if value and not pattern.match(value):
+            self.fail(key, value, f"expected {shape}")
+        return value
+
     def integer(self, key: str, low: int, high: int) -> int:
         value = cast(int, self._get(key))
         if not low <= value <= high:

@@ -199,9 +199,8 @@ def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
     controller = r.matching("ingressControllerNamespace", K8S_NAME,
                             "a namespace name such as kube-system")
     edge = r.choice("edge", EDGES)
-    gateway_class = r.optional_string("gatewayClassName")
-    if gateway_class and not K8S_NAME.match(gateway_class):
-        r.fail("gatewayClassName", gateway_class, "expected a GatewayClass name such as eg")
+    gateway_class = r.optional_matching("gatewayClassName", K8S_NAME,
+                                        "a GatewayClass name such as eg")
     if edge == "gateway" and enabled and not gateway_class:
         r.fail("gatewayClassName", None, "edge gateway needs the GatewayClass of the cluster's "
                                          "Gateway API implementation, e.g. eg or traefik")
