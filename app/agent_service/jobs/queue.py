@@ -9,6 +9,7 @@ SIGTERM before handing them back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,9 @@ TASK = "run_research"
 QUEUE_SPARE_CONNECTIONS = 20
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 10.0
+# A heartbeat Redis refused is tried again this soon, not a beat later: the beat must land as
+# soon as Redis is back, or an outage of a third of the heartbeat period would let it lapse.
+HEARTBEAT_RETRY_SECONDS = 1.0
 
 
 def backoff_seconds(failures: int) -> float:
@@ -61,19 +65,22 @@ class ResilientRedisQueue(RedisQueue):
         return job
 
 
-async def keep_alive(job: Job) -> None:
+async def keep_alive(job: Job, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+                     ) -> None:
     """Touches the job a few times per heartbeat period for as long as it runs, waits for
     Postgres included: SAQ's sweeper re-queues a job whose heartbeat lapses, which must mean its
     worker died, not that the run is waiting out an outage. (A hung run ends at the job's
     timeout.) Cancelled when the job ends."""
     while job.heartbeat > 0:  # 0: the job asked for no heartbeat
-        await asyncio.sleep(job.heartbeat / 3)
-        try:
-            await job.update()
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            # Redis is away: the next beat tries again.
+        await sleep(job.heartbeat / 3)
+        while True:
+            try:
+                await job.update()
+                break
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                await sleep(HEARTBEAT_RETRY_SECONDS)  # Redis is away: soon again
 
 
 def make_queue(settings: Settings) -> ResilientRedisQueue:
