@@ -171,7 +171,8 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         monitoring_namespace=MONITORING_NAMESPACE, instance=s.stack, llm_api_keys=keys,
         aws_tags=s.tags if s.on_aws else {},
         tracing_endpoint=collector_endpoint(MONITORING_NAMESPACE) if s.tracing.enabled else None,
-        trace_sample_ratio=s.tracing.sample_ratio, certificate_arn=platform.certificate_arn),
+        trace_sample_ratio=s.tracing.sample_ratio, certificate_arn=platform.certificate_arn,
+        node_pools=s.on_aws and s.nodes.karpenter),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 

@@ -14,24 +14,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "policies"), str(ROOT / "tests")]
 
-from components.config.settings import Settings, parse_settings  # noqa: E402
+from components.config.settings import Settings  # noqa: E402
 from cost_estimate import estimate  # noqa: E402
 from cost_model import Priced, usage_for  # noqa: E402
-from harness import render, stack_config  # noqa: E402
+from harness import render, stack_config, stack_settings  # noqa: E402
 
 LLM_PRICES = ROOT / "app" / "agent_service" / "llm" / "prices.json"
 DAYS_PER_MONTH = 30.4
 POLICY_CONFIG = ROOT / "policies" / "config"
 
 
-def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None
-                   ) -> tuple[Settings, str]:
-    """The stack's settings, read as the program reads them, and its AWS region."""
-    raw = stack_config(stack, overrides)
-    keys = {k.removeprefix("agent-platform:"): v for k, v in raw.items()
-            if k.startswith("agent-platform:")}
-    return (parse_settings(keys, project="agent-platform", stack=stack),
-            raw.get("aws:region", "eu-west-1"))
 
 
 def budget(stack: str) -> float | None:
@@ -65,7 +57,8 @@ def stack_cost(stack: str, overrides: Mapping[str, Any] | None = None,
                llm_model: str | None = None) -> dict[str, Any]:
     rendered = render(stack, dict(overrides or {}))
     usage = usage_for(stack)
-    settings, region = stack_settings(stack, overrides)
+    settings = stack_settings(stack, overrides)
+    region = stack_config(stack, overrides).get("aws:region", "eu-west-1")
     infra = estimate([Priced(r.type, r.name, r.inputs) for r in rendered.resources], region,
                      usage)
     llm = llm_month(settings, usage, llm_model)

@@ -35,6 +35,7 @@ for _path in (str(ROOT), str(ROOT / "policies")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from components.config.settings import Settings, parse_settings  # noqa: E402
 from replacement_rules import REPLACED_WHEN_CHANGED, value_at  # noqa: E402
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -160,6 +161,14 @@ def stack_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict
         else:
             values[full] = value
     return {key: _as_config_string(value) for key, value in values.items()}
+
+
+def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None) -> Settings:
+    """The stack's settings as the program parses them from that config (no secrets set)."""
+    prefix = f"{PROJECT}:"
+    keys = {k.removeprefix(prefix): v for k, v in stack_config(stack, overrides).items()
+            if k.startswith(prefix)}
+    return parse_settings(keys, project=PROJECT, stack=stack)
 
 
 def _as_config_string(value: Any) -> str:

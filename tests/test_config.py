@@ -11,15 +11,13 @@ import yaml
 from components.config.keys import KEYS, SECRET_KEYS
 from components.config.reference import configuration_markdown, pulumi_yaml
 from components.config.settings import ConfigError, Settings, parse_settings
-from harness import ROOT, STACKS, stack_config
+from harness import ROOT, STACKS, stack_settings
 
 PREFIX = "agent-platform:"
 
 
 def settings_for(stack: str, **overrides: Any) -> Settings:
-    raw = stack_config(stack, overrides)
-    keys = {k.removeprefix(PREFIX): v for k, v in raw.items() if k.startswith(PREFIX)}
-    return parse_settings(keys, project="agent-platform", stack=stack)
+    return stack_settings(stack, overrides)
 
 
 def config_error(stack: str, **overrides: Any) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.service_account_roles import service_trust_policy
 from components.config.backup import VaultLock
 
 HOURLY_SCHEDULE = "cron(0 * ? * * *)"
@@ -136,9 +137,7 @@ class DatabaseBackup(pulumi.ComponentResource):
         name = self._name
         role = aws.iam.Role(
             f"{name}-role", description="AWS Backup: snapshots and copies of the database",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}),
+            assume_role_policy=service_trust_policy("backup.amazonaws.com"),
             tags=dict(self._args.tags), opts=pulumi.ResourceOptions(parent=self))
         vaults = [self.vault_arn, *([copy.arn] if copy else [])]
         policy = pulumi.Output.all(self._account, *vaults).apply(lambda values: json.dumps({

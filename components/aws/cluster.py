@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.service_account_roles import irsa_role
+from components.aws.service_account_roles import irsa_role, service_trust_policy
 from components.config.platform import ClusterSettings
 from components.labels import NODE_POOL_LABEL
 
@@ -43,10 +43,21 @@ def principal_key(arn: str) -> str:
     return f"{account}-{resource.replace('/', '-')}"
 
 
-def _assume_role_policy(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": service},
-        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
+                 # SSM replaces SSH for node access: no key pair, no port 22.
+                 "AmazonSSMManagedInstanceCore")
+
+
+def node_role(name: str, tags: Mapping[str, str], opts: pulumi.ResourceOptions
+              ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """The role EC2 nodes join the cluster with (the node group's, and Karpenter's), and its
+    managed policies. No CNI policy: the VPC CNI has its own role (IRSA)."""
+    role = aws.iam.Role(f"{name}-node-role",
+                        assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
+                        tags=dict(tags), opts=opts)
+    return role, [aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=role.name,
+                                               policy_arn=f"{AWS_MANAGED}/{policy}", opts=opts)
+                  for policy in NODE_POLICIES]
 
 
 class Cluster(pulumi.ComponentResource):
@@ -86,7 +97,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-control-plane-logs", name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=CONTROL_PLANE_LOG_RETENTION_DAYS, tags=self._tags, opts=kept)
         role = aws.iam.Role(f"{name}-control-plane-role",
-                            assume_role_policy=_assume_role_policy("eks.amazonaws.com"),
+                            assume_role_policy=service_trust_policy("eks.amazonaws.com"),
                             tags=self._tags, opts=child)
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-control-plane-policy", role=role.name,
@@ -215,16 +226,7 @@ class Cluster(pulumi.ComponentResource):
         args = self._args
         c = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{self._name}-node-role",
-                            assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
-                            tags=self._tags, opts=child)
-        attachments = [
-            aws.iam.RolePolicyAttachment(f"{self._name}-node-{policy}", role=role.name,
-                                         policy_arn=f"{AWS_MANAGED}/{policy}", opts=child)
-            # SSM replaces SSH for node access: no key pair, no port 22.
-            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
-                           "AmazonSSMManagedInstanceCore")
-        ]
+        role, attachments = node_role(self._name, self._tags, child)
         template = aws.ec2.LaunchTemplate(
             f"{self._name}-nodes",
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(

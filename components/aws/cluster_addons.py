@@ -228,19 +228,34 @@ class ClusterAddons(pulumi.ComponentResource):
                  namespace: str = SYSTEM_NAMESPACE,
                  depends_on: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:
         chart_name, version, repo = chart
-        return k8s.helm.v3.Release(
-            f"{self._name}-{chart_name}",
-            name=chart_name,
-            chart=chart_name,
-            version=version,
-            namespace=namespace,
-            create_namespace=namespace != SYSTEM_NAMESPACE,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
-            values=dict(values),
-            # Roll back a failed upgrade instead of leaving a half-applied controller.
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
-            # A controller's pods start after their Pod Identity association exists, or they
-            # would start without credentials.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+        return controller_release(f"{self._name}-{chart_name}", chart_name, version, repo,
+                                  values=values, namespace=namespace,
+                                  opts=pulumi.ResourceOptions(parent=self,
+                                                              depends_on=list(depends_on)))
+
+
+def controller_release(resource_name: str, chart: str, version: str, repo: str, *,
+                       values: Mapping[str, Any], namespace: str = SYSTEM_NAMESPACE,
+                       skip_crds: bool = False,
+                       opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    """A cluster controller's pinned chart, from a Helm repository or an OCI registry
+    (`oci://...`), rolled back whole if an upgrade fails. A controller's pods start after their
+    Pod Identity association exists (`opts.depends_on`), or they would start without
+    credentials."""
+    oci = repo.startswith("oci://")
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=chart,
+        chart=f"{repo}/{chart}" if oci else chart,
+        version=version,
+        namespace=namespace,
+        create_namespace=namespace != SYSTEM_NAMESPACE,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        values=dict(values),
+        # Only when asked: CRDs managed by a chart of their own.
+        skip_crds=skip_crds or None,
+        # Roll back a failed upgrade instead of leaving a half-applied controller.
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=600,
+        opts=opts)

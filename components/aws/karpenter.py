@@ -26,6 +26,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.aws.cluster import node_role as cluster_node_role
+from components.aws.cluster_addons import SYSTEM_NAMESPACE, controller_release
 from components.aws.service_account_roles import associate, pod_identity_role
 from components.config.nodes import NodeAutoscalingSettings
 from components.labels import AWS_ROLE_ANNOTATION, NODE_POOL_LABEL, PLATFORM_LABELS
@@ -34,8 +36,6 @@ from components.labels import AWS_ROLE_ANNOTATION, NODE_POOL_LABEL, PLATFORM_LAB
 KARPENTER_VERSION = "1.15.2"
 KARPENTER_REGISTRY = "oci://public.ecr.aws/karpenter"
 SERVICE_ACCOUNT = "karpenter"
-NAMESPACE = "kube-system"
-AWS_MANAGED = "arn:aws:iam::aws:policy"
 INTERRUPTION_EVENTS = {
     "health": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
     "spot-interruption": {"source": ["aws.ec2"],
@@ -152,30 +152,19 @@ class Karpenter(pulumi.ComponentResource):
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        node_role = aws.iam.Role(
-            f"{name}-node-role", description="Nodes Karpenter launches",
-            assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}), tags=tags, opts=child)
-        for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly",
-                       "AmazonSSMManagedInstanceCore"):
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
-                                         policy_arn=f"{AWS_MANAGED}/{policy}",
-                                         opts=pulumi.ResourceOptions(parent=node_role))
+        node_role, _ = cluster_node_role(name, tags, child)
         access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=args.cluster,
                                      principal_arn=node_role.arn, type="EC2_LINUX", tags=tags,
                                      opts=child)
         queue = self._interruption_queue(tags)
         account = aws.get_caller_identity_output().account_id
-        controller_role = pod_identity_role(f"{name}-controller-pod-identity", tags=tags,
-                                            opts=child)
-        aws.iam.RolePolicy(
-            f"{name}-controller-pod-identity-inline", role=controller_role.id,
-            policy=pulumi.Output.all(args.region, account, queue.arn, node_role.arn).apply(
-                lambda v: json.dumps(controller_policy(args.cluster_name, *v))),
-            opts=pulumi.ResourceOptions(parent=controller_role))
+        controller_role = pod_identity_role(
+            f"{name}-controller-pod-identity", tags=tags, opts=child,
+            inline_policy=pulumi.Output.all(args.region, account, queue.arn,
+                                            node_role.arn).apply(
+                lambda v: json.dumps(controller_policy(args.cluster_name, *v))))
         association = associate(f"{name}-controller-pod-identity", cluster_name=args.cluster,
-                                namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+                                namespace=SYSTEM_NAMESPACE, service_account=SERVICE_ACCOUNT,
                                 role_arn=controller_role.arn, tags=tags,
                                 opts=pulumi.ResourceOptions(parent=controller_role))
         crds = self._release("karpenter-crd", {}, depends_on=[])
@@ -217,11 +206,10 @@ class Karpenter(pulumi.ComponentResource):
     def _release(self, chart: str, values: Mapping[str, Any],
                  depends_on: Sequence[pulumi.Resource],
                  skip_crds: bool = False) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            f"{self._name}-{chart}", name=chart, chart=f"{KARPENTER_REGISTRY}/{chart}",
-            version=KARPENTER_VERSION, namespace=NAMESPACE, values=dict(values),
-            skip_crds=skip_crds, atomic=True, cleanup_on_fail=True, timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)))
+        return controller_release(f"{self._name}-{chart}", chart, KARPENTER_VERSION,
+                                  KARPENTER_REGISTRY, values=values, skip_crds=skip_crds,
+                                  opts=pulumi.ResourceOptions(parent=self,
+                                                              depends_on=list(depends_on)))
 
     def _node_pools(self, node_role: aws.iam.Role, controller: pulumi.Resource) -> None:
         args = self._args

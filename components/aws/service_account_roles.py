@@ -19,6 +19,13 @@ import pulumi_aws as aws
 POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
+def service_trust_policy(service: str) -> str:
+    """Only the AWS service `service` (e.g. `ec2.amazonaws.com`) may assume the role."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": service},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]})
+
+
 def pod_identity_trust_policy() -> str:
     """Only the EKS Pod Identity service may assume the role, tagging the session with the
     cluster, namespace and service account it serves; which service account gets it is decided
@@ -51,7 +58,7 @@ def service_account_role(
     *,
     trust_policy: pulumi.Input[str],
     managed_policy_arns: Sequence[str] = (),
-    inline_policy: Mapping[str, Any] | None = None,
+    inline_policy: Mapping[str, Any] | pulumi.Output[str] | None = None,
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.iam.Role:
@@ -66,13 +73,15 @@ def service_account_role(
             opts=pulumi.ResourceOptions.merge(role_opts, pulumi.ResourceOptions(
                 aliases=[pulumi.Alias(name=f"{name}-{index}")])))
     if inline_policy is not None:
-        aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=json.dumps(inline_policy),
-                           opts=role_opts)
+        # A policy naming other resources comes as an Output of its JSON.
+        policy = inline_policy if isinstance(inline_policy, pulumi.Output) \
+            else json.dumps(inline_policy)
+        aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=policy, opts=role_opts)
     return role
 
 
 def pod_identity_role(name: str, *, managed_policy_arns: Sequence[str] = (),
-                      inline_policy: Mapping[str, Any] | None = None,
+                      inline_policy: Mapping[str, Any] | pulumi.Output[str] | None = None,
                       tags: Mapping[str, str], opts: pulumi.ResourceOptions) -> aws.iam.Role:
     return service_account_role(name, trust_policy=pod_identity_trust_policy(),
                                 managed_policy_arns=managed_policy_arns,

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from components.config.patterns import EMAIL
 from components.config.reader import ConfigReader
 
 VaultLock = Literal["off", "governance", "compliance"]
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOCKS: tuple[VaultLock, ...] = ("off", "governance", "compliance")
 
 
@@ -35,6 +35,6 @@ def read_backup(r: ConfigReader, prod: bool) -> BackupSettings:
     region = r.optional_matching("backupCopyRegion", _REGION,
                                  "an AWS region such as eu-central-1, or empty")
     lock = r.choice("backupVaultLock", LOCKS)
-    email = r.optional_matching("backupAlertEmail", _EMAIL,
+    email = r.optional_matching("backupAlertEmail", EMAIL,
                                 "an address such as oncall@example.com, or empty")
     return BackupSettings(enabled, retention, region, lock, email)

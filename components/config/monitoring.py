@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from components.config.patterns import DNS_NAME, HTTP_URL, QUANTITY
+from components.config.patterns import DNS_NAME, EMAIL, HTTP_URL, QUANTITY
 from components.config.reader import ConfigReader
 
 _DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HOST_PORT = re.compile(r"^[a-z0-9.-]+:\d{1,5}$")
 _SLACK_CHANNEL = re.compile(r"^[#@][\w.-]{1,80}$")
 RECEIVER_SECRETS = ("alertSlackWebhookUrl", "alertPagerdutyRoutingKey", "alertSmtpPassword")
@@ -95,8 +94,8 @@ def _email(r: ConfigReader, secret_keys: frozenset[str]) -> EmailSettings | None
     if not (to or sender or smarthost or username):
         return None
     for key, value, pattern, shape in (
-            ("alertEmailTo", to, _EMAIL, "an address such as oncall@example.com"),
-            ("alertEmailFrom", sender, _EMAIL, "an address such as alerts@example.com"),
+            ("alertEmailTo", to, EMAIL, "an address such as oncall@example.com"),
+            ("alertEmailFrom", sender, EMAIL, "an address such as alerts@example.com"),
             ("alertSmtpSmarthost", smarthost, _HOST_PORT,
              "host:port such as smtp.example.com:587")):
         if not value:

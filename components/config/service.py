@@ -104,8 +104,6 @@ class ServiceSettings:
     llm: LlmSettings
     rate_limit: str
     log_level: LogLevel
-    node_pools: bool = False
-    """Karpenter runs the nodes: the API's pods and the workers' each select their node pool."""
 
 
 def cpu_millicores(value: str) -> int | None:

@@ -8,7 +8,6 @@ the bad value and what is allowed.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -115,9 +114,6 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     local = read_local(r)
     secrets = frozenset(secret_keys)
     service = read_service(r, prod, secrets)
-    if nodes.karpenter and on_aws(environment):
-        # The service's pods go to Karpenter's node pools, the API's and the workers'.
-        service = dataclasses.replace(service, node_pools=True)
     monitoring = read_monitoring(r, secrets)
     tracing = read_tracing(r, secrets, monitoring.enabled)
     # One error for a domain the program cannot serve, whichever reason comes first.

@@ -50,6 +50,8 @@ class AgentServiceArgs:
     configured `ingressCertificateArn` is used."""
     trace_sample_ratio: float = 0.1
     """Share of traces kept (parent-based)."""
+    node_pools: bool = False
+    """Karpenter runs the nodes: the API's pods and the workers' each select their node pool."""
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class Pods:
                     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
                 topology_spread_constraints=self._spread(component) if spread else None,
                 node_selector={NODE_POOL_LABEL: "workers" if component == "worker" else "api"}
-                if self.ctx.settings.node_pools else None,
+                if self.ctx.args.node_pools else None,
                 containers=[container],
                 volumes=[k8s.core.v1.VolumeArgs(
                     name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
