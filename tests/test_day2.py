@@ -283,3 +283,18 @@ def test_a_kubernetes_upgrade_updates_control_plane_add_ons_and_nodes_in_place(
     nodes = by_name["cluster-nodes"]
     assert {by_name["cluster-vpc-cni"].urn, by_name["cluster-kube-proxy"].urn} <= set(
         nodes.dependency_urns)
+
+
+def test_smaller_node_disks_update_the_launch_template_in_place(
+        stacks: dict[str, Rendered]) -> None:
+    """dev's 30 GiB roots (Pulumi.dev.yaml) on a dev stack made with 50: the launch template gets
+    a new version in place; the node group names the template's latest version, so EKS then
+    rolls the nodes 33 % at a time (the mocks keep the version number, so the plan shows the
+    template alone). Nothing is replaced or deleted."""
+    steps = plan(render("dev", {"nodeDiskSizeGb": 50}), stacks["dev"])
+    assert summary(steps) == {"update": {"LaunchTemplate/cluster-nodes"}}
+    template = stacks["dev"].named("cluster-nodes", "aws:ec2/launchTemplate:LaunchTemplate")
+    assert template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 30
+    group = stacks["dev"].one("aws:eks/nodeGroup:NodeGroup").inputs
+    assert group["launchTemplate"]["id"] == f"{template.name}-id"
+    assert group["updateConfig"] == {"maxUnavailablePercentage": 33}
