@@ -18,6 +18,7 @@ On every stack the agent service itself runs from that image (kubernetes/service
 the monitoring stack and, where enabled, tracing (observability/).
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -123,14 +124,8 @@ def deploy_aws(s: Settings) -> Platform:
         push=True, registry_server=registry.server, registry_username=registry.username,
         registry_password=registry.password)).image_ref
 
-    ingress = s.service.ingress
-    certificate = ApiCertificate("api-certificate", ApiCertificateArgs(
-        domain_name=ingress.domain, hosted_zone_id=ingress.hosted_zone_id, tags=s.tags)) \
-        if ingress.domain and ingress.hosted_zone_id else None
+    zone = s.service.ingress.hosted_zone_id
     grafana_domain = s.monitoring.grafana_domain if s.monitoring.enabled else None
-    grafana_certificate = ApiCertificate("grafana-certificate", ApiCertificateArgs(
-        domain_name=grafana_domain, hosted_zone_id=ingress.hosted_zone_id, tags=s.tags)) \
-        if grafana_domain and ingress.hosted_zone_id else None
 
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
@@ -140,9 +135,17 @@ def deploy_aws(s: Settings) -> Platform:
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
                     data_peers=vpc, ready=ready,
-                    certificate_arn=certificate.certificate_arn if certificate else None,
-                    grafana_certificate_arn=grafana_certificate.certificate_arn
-                    if grafana_certificate else None)
+                    certificate_arn=certificate("api", s.service.ingress.domain, zone, s.tags),
+                    grafana_certificate_arn=certificate("grafana", grafana_domain, zone, s.tags))
+
+
+def certificate(name: str, domain: str | None, zone: str | None,
+                tags: Mapping[str, str]) -> pulumi.Output[str] | None:
+    """A validated certificate for a name the program serves in the hosted zone, if both set."""
+    if not (domain and zone):
+        return None
+    return ApiCertificate(f"{name}-certificate", ApiCertificateArgs(
+        domain_name=domain, hosted_zone_id=zone, tags=tags)).certificate_arn
 
 
 def deploy_local(s: Settings) -> Platform:
@@ -199,27 +202,27 @@ def deploy_tracing(s: Settings, platform: Platform, monitoring: Monitoring) -> T
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
-def deploy_dns(s: Settings, service: AgentService) -> None:
-    ingress = s.service.ingress
-    if ingress.domain and ingress.hosted_zone_id and service.api_load_balancer_hostname:
-        ApiDnsRecord("api-dns", ApiDnsRecordArgs(
-            domain_name=ingress.domain, hosted_zone_id=ingress.hosted_zone_id,
-            load_balancer_hostname=service.api_load_balancer_hostname))
+def dns_record(name: str, domain: str | None, zone: str | None,
+               load_balancer_hostname: pulumi.Output[str] | None) -> None:
+    """The name's alias record to the ALB its Ingress got, when the program serves that name."""
+    if domain and zone and load_balancer_hostname:
+        ApiDnsRecord(f"{name}-dns", ApiDnsRecordArgs(
+            domain_name=domain, hosted_zone_id=zone,
+            load_balancer_hostname=load_balancer_hostname))
 
 
 settings = load_settings()
 platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
 service = deploy_service(settings, platform)
-deploy_dns(settings, service)
+dns_record("api", settings.service.ingress.domain, settings.service.ingress.hosted_zone_id,
+           service.api_load_balancer_hostname)
 if settings.monitoring.enabled:
     monitoring = deploy_monitoring(settings, platform, service)
     pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
     grafana_domain = settings.monitoring.grafana_domain
-    zone = settings.service.ingress.hosted_zone_id
-    if grafana_domain and zone and monitoring.grafana_load_balancer_hostname:
-        ApiDnsRecord("grafana-dns", ApiDnsRecordArgs(
-            domain_name=grafana_domain, hosted_zone_id=zone,
-            load_balancer_hostname=monitoring.grafana_load_balancer_hostname))
+    dns_record("grafana", grafana_domain, settings.service.ingress.hosted_zone_id,
+               monitoring.grafana_load_balancer_hostname)
+    if grafana_domain and monitoring.grafana_load_balancer_hostname:
         pulumi.export("grafana_url", f"https://{grafana_domain}")
     if settings.tracing.enabled:
         deploy_tracing(settings, platform, monitoring)
