@@ -9,11 +9,12 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from agent_service.cli import api
+from agent_service.cli import KEEP_ALIVE_SECONDS, api
 from agent_service.core.config import Settings
 from agent_service.core.metrics import LATENCY_BUCKETS
 from agent_service.jobs.queue import ResilientRedisQueue, make_queue
 from components.config.monitoring import LATENCY_BUCKET_LABELS
+from components.kubernetes.alb import ALB_IDLE_TIMEOUT_SECONDS, alb_annotations
 from components.kubernetes.service.context import (
     API_PORT,
     QUEUE_NAME,
@@ -32,6 +33,15 @@ def test_ports_and_queue_are_the_services_defaults() -> None:
     assert isinstance(queue, ResilientRedisQueue)
     assert queue.namespace("queued") == QUEUED_LIST
     assert inspect.signature(api).parameters["port"].default == API_PORT
+
+
+def test_the_api_keeps_idle_connections_longer_than_the_load_balancer() -> None:
+    """The ALB closes idle connections to the pods, never the pods under a request the ALB is
+    sending (which it would answer with a 502)."""
+    attributes = str(alb_annotations("internal", None, {})[
+        "alb.ingress.kubernetes.io/load-balancer-attributes"])
+    assert f"idle_timeout.timeout_seconds={ALB_IDLE_TIMEOUT_SECONDS}" in attributes
+    assert KEEP_ALIVE_SECONDS > ALB_IDLE_TIMEOUT_SECONDS
 
 
 def test_slo_thresholds_are_histogram_buckets_of_the_service() -> None:

@@ -30,6 +30,10 @@ from agent_service.db.models import DEFAULT_SCOPES, DEFAULT_TENANT, SCOPES
 from agent_service.db.session import make_engine, make_sessionmaker
 
 SETTINGS_ERROR = 3
+# An idle keep-alive connection is closed by the client or proxy first, never by the server: the
+# ALB keeps idle connections to its targets 300 s (components/kubernetes/alb.py), and a server
+# closing one as the proxy reuses it answers that request with a reset (a 502 at the ALB).
+KEEP_ALIVE_SECONDS = 310
 T = TypeVar("T")
 
 app = typer.Typer(help="The research agent service.", no_args_is_help=True)
@@ -65,7 +69,8 @@ def api(host: str = "0.0.0.0", port: int = 8000, workers: int = 1) -> None:
     # log_config=None: uvicorn's own loggers go through ours, as JSON like every other line.
     uvicorn.run("agent_service.main:create_app", factory=True, host=host, port=port,
                 workers=workers, proxy_headers=True, server_header=False, access_log=False,
-                timeout_graceful_shutdown=25, log_config=None)
+                timeout_keep_alive=KEEP_ALIVE_SECONDS, timeout_graceful_shutdown=25,
+                log_config=None)
 
 
 @app.command()

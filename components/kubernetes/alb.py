@@ -8,6 +8,10 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
+# Long enough for a research run's event stream between two events; the API's own keep-alive
+# outlasts it (agent_service.cli.KEEP_ALIVE_SECONDS), so the ALB is the one closing idle ones.
+ALB_IDLE_TIMEOUT_SECONDS = 300
+
 
 def alb_annotations(scheme: str, certificate_arn: pulumi.Input[str] | None,
                     tags: Mapping[str, str]) -> dict[str, pulumi.Input[str]]:
@@ -20,7 +24,7 @@ def alb_annotations(scheme: str, certificate_arn: pulumi.Input[str] | None,
         f"{prefix}/healthcheck-path": "/health",
         f"{prefix}/success-codes": "200",
         f"{prefix}/load-balancer-attributes":
-            "idle_timeout.timeout_seconds=300,"
+            f"idle_timeout.timeout_seconds={ALB_IDLE_TIMEOUT_SECONDS},"
             "routing.http.drop_invalid_header_fields.enabled=true",
         f"{prefix}/target-group-attributes": "deregistration_delay.timeout_seconds=30",
         f"{prefix}/listen-ports": json.dumps([{"HTTP": 80}]),
