@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from components.config.database_keys import DATABASE_KEYS
+from components.config.delivery_keys import DELIVERY_KEYS
 from components.config.key import Key, KeyType
 from components.versions import DEFAULT_KUBERNETES_VERSION, KUBERNETES_VERSIONS
 
@@ -181,6 +182,7 @@ KEYS: tuple[Key, ...] = (
         "With edge gateway: the GatewayClass of the cluster's Gateway API implementation "
         "(Envoy Gateway `eg`, Traefik `traefik`, Istio `istio`, ...). Its proxies' namespace "
         "is ingressControllerNamespace.", ""),
+    *DELIVERY_KEYS,
     Key("serviceAccountRoleArn", "string",
         "IAM role for the service's pods through EKS Pod Identity (AWS stacks; optional, the "
         "service needs none today). The role must trust `pods.eks.amazonaws.com`.",

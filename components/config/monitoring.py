@@ -68,21 +68,9 @@ class MonitoringSettings:
         return self.slack or self.pagerduty or self.email is not None
 
 
-def _number(r: ConfigReader, key: str, low: float, high: float, shape: str) -> float:
-    raw = r.string(key)
-    try:
-        value = float(raw)
-    except ValueError:
-        r.fail(key, raw, f"expected a number such as {shape}")
-        return low
-    if not low <= value <= high:
-        r.fail(key, raw, f"must be between {low:g} and {high:g}")
-    return value
-
-
 def _percent(r: ConfigReader, key: str) -> float:
     """A target in percent, e.g. 99.9, as a fraction; 100 leaves no error budget."""
-    value = _number(r, key, 50, 99.999, "99.9")
+    value = r.number(key, 50, 99.999, "99.9")
     return round(value / 100, 6)
 
 
@@ -135,13 +123,13 @@ def read_monitoring(r: ConfigReader, secret_keys: frozenset[str]) -> MonitoringS
         availability_target=_percent(r, "sloAvailabilityTarget"),
         latency_target=_percent(r, "sloLatencyTarget"),
         latency_threshold=threshold,
-        error_ratio=_number(r, "alertErrorRatio", 0.001, 1, "0.05"),
-        latency_p95_seconds=_number(r, "alertLatencyP95Seconds", 0.01, 600, "1"),
-        latency_p99_seconds=_number(r, "alertLatencyP99Seconds", 0.01, 600, "2.5"),
+        error_ratio=r.number("alertErrorRatio", 0.001, 1, "0.05"),
+        latency_p95_seconds=r.number("alertLatencyP95Seconds", 0.01, 600, "1"),
+        latency_p99_seconds=r.number("alertLatencyP99Seconds", 0.01, 600, "2.5"),
         queue_depth=r.integer("alertQueueDepth", 1, 1_000_000),
         queue_age_seconds=r.integer("alertQueueAgeSeconds", 10, 86_400),
-        llm_error_ratio=_number(r, "alertLlmErrorRatio", 0.001, 1, "0.1"),
-        llm_cost_usd_per_hour=_number(r, "llmCostBudgetUsdPerHour", 0.01, 1_000_000, "10"),
+        llm_error_ratio=r.number("alertLlmErrorRatio", 0.001, 1, "0.1"),
+        llm_cost_usd_per_hour=r.number("llmCostBudgetUsdPerHour", 0.01, 1_000_000, "10"),
         runbook_url=r.matching("runbookBaseUrl", HTTP_URL, "an http(s) URL"))
     return MonitoringSettings(
         enabled=r.boolean("monitoringEnabled"),

@@ -92,6 +92,18 @@ class ConfigReader:
             self.fail(key, value, f"must be between {low} and {high}")
         return value
 
+    def number(self, key: str, low: float, high: float, example: str) -> float:
+        """A decimal written as a string (Pulumi config has no float), within [low, high]."""
+        raw = self.string(key)
+        try:
+            value = float(raw)
+        except ValueError:
+            self.fail(key, raw, f"expected a number such as {example}")
+            return low
+        if not low <= value <= high:
+            self.fail(key, raw, f"must be between {low:g} and {high:g}")
+        return value
+
     def boolean(self, key: str) -> bool:
         return cast(bool, self._get(key))
 

@@ -18,6 +18,7 @@ import pulumi
 import pulumi.runtime
 
 from components.config.backup import BackupSettings, read_backup
+from components.config.delivery import DeliverySettings, read_delivery
 from components.config.keys import KEYS, KEYS_BY_NAME, SECRET_KEYS_BY_NAME
 from components.config.monitoring import MonitoringSettings, read_monitoring
 from components.config.nodes import NodeAutoscalingSettings, read_node_autoscaling
@@ -66,6 +67,7 @@ class Settings:
     image: ImageSettings
     local: LocalSettings
     service: ServiceSettings
+    delivery: DeliverySettings
     monitoring: MonitoringSettings
     tracing: TracingSettings
 
@@ -116,6 +118,7 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     service = read_service(r, prod, secrets)
     monitoring = read_monitoring(r, secrets)
     tracing = read_tracing(r, secrets, monitoring.enabled)
+    delivery = read_delivery(r, monitoring.enabled)
     # One error for a domain the program cannot serve, whichever reason comes first.
     if service.ingress.domain and not on_aws(environment):
         r.fail("domainName", service.ingress.domain, "the local stack has no ACM or Route 53: "
@@ -151,7 +154,8 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     tags = {"Project": project, "Stack": stack, "Environment": environment, "Owner": owner,
             "CostCenter": cost_center, "ManagedBy": "pulumi"}
     return Settings(project, stack, environment, protect_state, tags, network, cluster, nodes,
-                    database, backup, cache, image, local, service, monitoring, tracing)
+                    database, backup, cache, image, local, service, delivery, monitoring,
+                    tracing)
 
 
 def load_settings() -> Settings:
