@@ -23,7 +23,7 @@ define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
 
-.PHONY: help venv test lint pytest dev cost cost-prices bench-app bench-restore policy bench-program config-docs up preview destroy clean
+.PHONY: help venv test lint pytest dev cost cost-prices vendor-rollouts bench-app bench-restore policy bench-program config-docs up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -67,6 +67,18 @@ bench-app: $(STAMP) ## Benchmark the API and end-to-end runs against real server
 
 policy: $(STAMP) ## Run the policy pack offline over every stack and print stack x rule
 	$(BIN)/python tests/policy_runner.py
+
+ROLLOUTS_VERSION := $(shell sed -n 's/^ROLLOUTS_VERSION = "\(.*\)"/\1/p' components/kubernetes/rollouts_controller.py)
+ROLLOUTS_MODULE := github.com/argoproj/argo-rollouts@$(ROLLOUTS_VERSION)
+
+vendor-rollouts: ## Vendor the CRDs and ClusterRole of ROLLOUTS_VERSION (run after a Renovate bump)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	curl -sSfL -o $$tmp/module.zip https://proxy.golang.org/github.com/argoproj/argo-rollouts/@v/$(ROLLOUTS_VERSION).zip && \
+	unzip -q $$tmp/module.zip '$(ROLLOUTS_MODULE)/manifests/*' -d $$tmp && \
+	rm -rf components/kubernetes/rollouts_crds tests/crd_schemas/argo-rollouts && \
+	mkdir -p components/kubernetes/rollouts_crds/$(ROLLOUTS_VERSION) tests/crd_schemas/argo-rollouts/$(ROLLOUTS_VERSION) && \
+	cp $$tmp/$(ROLLOUTS_MODULE)/manifests/crds/*-crd.yaml components/kubernetes/rollouts_crds/$(ROLLOUTS_VERSION)/ && \
+	cp $$tmp/$(ROLLOUTS_MODULE)/manifests/role/argo-rollouts-clusterrole.yaml tests/crd_schemas/argo-rollouts/$(ROLLOUTS_VERSION)/
 
 config-docs: $(STAMP) ## Regenerate Pulumi.yaml's config block and docs/configuration.md from components/config/keys.py
 	$(BIN)/python -m components.config.reference

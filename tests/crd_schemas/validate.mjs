@@ -1,6 +1,8 @@
 // Validates custom resources against the schemas of their CRDs (kubernetes-models).
 // stdin: a JSON array of objects; stdout: a JSON array of {kind, name, error} (error null when
 // valid). Unknown kinds are errors, so a new custom resource cannot go unchecked.
+import { AnalysisTemplate } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate";
+import { Rollout } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout";
 import { Gateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
@@ -9,6 +11,8 @@ import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitorin
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 
 const MODELS = {
+  "argoproj.io/v1alpha1/AnalysisTemplate": AnalysisTemplate,
+  "argoproj.io/v1alpha1/Rollout": Rollout,
   "gateway.networking.k8s.io/v1/Gateway": Gateway,
   "gateway.networking.k8s.io/v1/HTTPRoute": HTTPRoute,
   "keda.sh/v1alpha1/ScaledObject": ScaledObject,
