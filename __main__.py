@@ -42,6 +42,11 @@ from components.delivery.image import AppImage, AppImageArgs
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.kubernetes.in_cluster_data import InClusterData, InClusterDataArgs
 from components.kubernetes.peers import namespace_peer
+from components.kubernetes.rollouts_controller import (
+    ROLLOUTS_NAMESPACE,
+    RolloutsController,
+    RolloutsControllerArgs,
+)
 from components.kubernetes.service import SERVICE_ACCOUNT, AgentService, AgentServiceArgs
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.observability.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
@@ -167,6 +172,13 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
     keys = {env: value for env, key in (("OPENAI_API_KEY", "openaiApiKey"),
                                         ("ANTHROPIC_API_KEY", "anthropicApiKey"))
             if (value := secret_config(key)) is not None}
+    rollouts: list[pulumi.Resource] = []
+    if s.delivery.progressive:
+        # What the service's Rollouts need first are the CRDs; the controller catches up.
+        rollouts.append(RolloutsController("rollouts", RolloutsControllerArgs(
+            monitoring_namespace=MONITORING_NAMESPACE, replicas=2 if s.on_aws else 1),
+            opts=pulumi.ResourceOptions(providers=[platform.kubernetes],
+                                        depends_on=platform.ready)).crds)
     return AgentService("agent", AgentServiceArgs(
         settings=s.service, image=platform.image_ref, database=platform.database,
         cache=platform.cache,
@@ -175,7 +187,8 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         aws_tags=s.tags if s.on_aws else {},
         tracing_endpoint=collector_endpoint(MONITORING_NAMESPACE) if s.tracing.enabled else None,
         trace_sample_ratio=s.tracing.sample_ratio, certificate_arn=platform.certificate_arn,
-        node_pools=s.on_aws and s.nodes.karpenter),
+        node_pools=s.on_aws and s.nodes.karpenter, delivery=s.delivery,
+        rollouts_controller=rollouts, protect=s.protect_state),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 
@@ -191,7 +204,8 @@ def deploy_monitoring(s: Settings, platform: Platform, service: AgentService) ->
         aws_tags=s.tags if s.on_aws else {},
         jaeger_url=jaeger_url()
         if s.tracing.enabled and s.tracing.backend == "jaeger" else None,
-        grafana_certificate_arn=platform.grafana_certificate_arn),
+        grafana_certificate_arn=platform.grafana_certificate_arn,
+        rollouts_namespace=ROLLOUTS_NAMESPACE if s.delivery.progressive else None),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 

@@ -9,6 +9,7 @@ from pulumi_policy import EnforcementLevel, PolicyPack
 from aws_rules import AWS_POLICIES
 from backup_rules import BACKUP_POLICIES
 from budget_rules import BUDGET_POLICIES
+from delivery_rules import DELIVERY_POLICIES
 from kubernetes_rules import KUBERNETES_POLICIES
 from stack_rules import STACK_POLICIES
 
@@ -16,6 +17,6 @@ from stack_rules import STACK_POLICIES
 PolicyPack(
     name="agent-platform",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*AWS_POLICIES, *BACKUP_POLICIES, *BUDGET_POLICIES, *KUBERNETES_POLICIES,
-              *STACK_POLICIES],
+    policies=[*AWS_POLICIES, *BACKUP_POLICIES, *BUDGET_POLICIES, *DELIVERY_POLICIES,
+              *KUBERNETES_POLICIES, *STACK_POLICIES],
 )

@@ -56,23 +56,39 @@ def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return bool(match) and all(labels.get(k) == v for k, v in match.items())
 
 
+def rollout_workloads(args: StackValidationArgs) -> dict[tuple[str, str], str]:
+    """The Deployment each Argo Rollout takes its pods from (`workloadRef`), keyed by the
+    Rollout's (namespace, name)."""
+    return {(r.namespace, r.name): str(ref.get("name"))
+            for r in _objects(args, "Rollout")
+            if (ref := r.spec.get("workloadRef") or {}).get("kind") == "Deployment"}
+
+
 def _autoscalers(args: StackValidationArgs) -> dict[tuple[str, str], Mapping[str, Any]]:
     """HPA specs keyed by the (namespace, Deployment name) they scale.
 
     A KEDA ScaledObject counts as one: KEDA creates the HPA in the cluster, so the stack holds
-    only the ScaledObject. Its `minReplicaCount` is read as `minReplicas`.
+    only the ScaledObject. Its `minReplicaCount` is read as `minReplicas`. An autoscaler of a
+    Rollout that runs a Deployment's pods counts for that Deployment.
     """
+    rollouts = rollout_workloads(args)
+
+    def deployment(namespace: str, target: Mapping[str, Any]) -> tuple[str, str] | None:
+        name = str(target.get("name"))
+        kind = target.get("kind", "Deployment")
+        if kind == "Rollout":
+            workload = rollouts.get((namespace, name))
+            return (namespace, workload) if workload else None
+        return (namespace, name) if kind == "Deployment" else None
+
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
     for hpa in _objects(args, "HorizontalPodAutoscaler"):
-        target = hpa.spec.get("scaleTargetRef") or {}
-        if target.get("kind") == "Deployment":
-            found[(hpa.namespace, str(target.get("name")))] = hpa.spec
+        if key := deployment(hpa.namespace, hpa.spec.get("scaleTargetRef") or {}):
+            found[key] = hpa.spec
     for scaled in _objects(args, "ScaledObject"):
-        target = scaled.spec.get("scaleTargetRef") or {}
-        if target.get("kind", "Deployment") == "Deployment":
+        if key := deployment(scaled.namespace, scaled.spec.get("scaleTargetRef") or {}):
             # KEDA's default minimum is 0.
-            found[(scaled.namespace, str(target.get("name")))] = {
-                "minReplicas": scaled.spec.get("minReplicaCount", 0)}
+            found[key] = {"minReplicas": scaled.spec.get("minReplicaCount", 0)}
     return found
 
 

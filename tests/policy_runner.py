@@ -32,12 +32,13 @@ sys.path[:0] = [str(ROOT / "policies"), str(ROOT / "tests")]
 from aws_rules import AWS_POLICIES  # noqa: E402
 from backup_rules import BACKUP_POLICIES  # noqa: E402
 from budget_rules import BUDGET_POLICIES  # noqa: E402
+from delivery_rules import DELIVERY_POLICIES  # noqa: E402
 from harness import STACKS, Rendered, Resource, render  # noqa: E402
 from kubernetes_rules import KUBERNETES_POLICIES  # noqa: E402
 from stack_rules import STACK_POLICIES  # noqa: E402
 
 ALL_POLICIES: list[Policy] = [*AWS_POLICIES, *BACKUP_POLICIES, *BUDGET_POLICIES,
-                              *KUBERNETES_POLICIES, *STACK_POLICIES]
+                              *DELIVERY_POLICIES, *KUBERNETES_POLICIES, *STACK_POLICIES]
 
 
 @dataclass(frozen=True)

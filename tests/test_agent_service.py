@@ -154,7 +154,7 @@ def test_local_workers_may_be_consolidated(stacks: dict[str, Rendered]) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_deployments_wait_for_the_migration_job(stacks: dict[str, Rendered], stack: str) -> None:
     rendered = stacks[stack]
-    (job,) = rendered.of_type("kubernetes:batch/v1:Job")
+    job = rendered.named("agent-migrate", "kubernetes:batch/v1:Job")
     assert job.inputs["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     assert job.inputs["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     assert job.inputs["spec"]["backoffLimit"] == 3
@@ -227,8 +227,12 @@ def test_secrets_travel_only_in_the_secret(render_with: Any) -> None:
 def test_api_autoscaler_bounds_and_behaviour(stacks: dict[str, Rendered]) -> None:
     hpa = named(stacks["prod"], HPA, "agent-service-api")["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 12)
-    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+    # prod releases canaries: the HPA scales the Rollout that runs the Deployment's pods.
+    assert hpa["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                                      "name": "agent-service-api"}
+    local = named(stacks["local"], HPA, "agent-service-api")["spec"]
+    assert local["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": "agent-service-api"}
     targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
                for m in hpa["metrics"]}
     assert targets == {"cpu": 70, "memory": 80}
@@ -266,7 +270,8 @@ def test_workers_scale_on_cpu_without_keda(stacks: dict[str, Rendered]) -> None:
 ])
 def test_disruption_budgets_guard_replicated_workloads(stacks: dict[str, Rendered], stack: str,
                                                       budgets: set[str]) -> None:
-    found = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in stacks[stack].of_type(PDB)}
+    found = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in stacks[stack].of_type(PDB)
+             if p.inputs["metadata"]["namespace"] == "agent-service"}
     assert set(found) == budgets
     for spec in found.values():
         assert spec["maxUnavailable"] == 1
@@ -376,6 +381,8 @@ def test_the_service_role_comes_through_pod_identity(render_with: Any) -> None:
         "agent-service", "agent-service", role)
     # Pod Identity gives a pod its role when the pod starts: setting the role rolls the pods.
     for deployment in rendered.of_type("kubernetes:apps/v1:Deployment"):
+        if deployment.inputs["metadata"]["namespace"] != "agent-service":
+            continue
         annotations = deployment.inputs["spec"]["template"]["metadata"]["annotations"]
         assert annotations["agent-platform.io/aws-role"] == role
     assert not render_with("dev", {}).of_type(

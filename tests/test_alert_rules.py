@@ -31,9 +31,9 @@ THRESHOLDS = AlertThresholds(
 GROUPS = rule_groups(THRESHOLDS, "agent-service")
 
 
-def series(name: str, values: str, **labels: str) -> dict[str, str]:
+def series(metric: str, values: str, **labels: str) -> dict[str, str]:
     matchers = ",".join([NS, *(f'{k}="{v}"' for k, v in labels.items())])
-    return {"series": f"{name}{{{matchers}}}", "values": values}
+    return {"series": f"{metric}{{{matchers}}}", "values": values}
 
 
 def requests(ok: str, failed: str, route: str = "/api/v1/research") -> list[dict[str, str]]:
@@ -176,6 +176,20 @@ CASES: dict[str, Case] = {
     "AgentRedisUnreachable": Case(
         [series("dependency_up", "0x10", pod="api-1", dependency="redis")],
         [series("dependency_up", "1x10", pod="api-1", dependency="redis")], "5m"),
+    # The controller exports one series per Rollout with its phase as a label (honorLabels
+    # keeps the Rollout's namespace).
+    "AgentReleaseAborted": Case(
+        [series("rollout_info", "1x10", name="agent-service-api", phase="Degraded",
+                strategy="canary", traffic_router="ALB")],
+        [series("rollout_info", "1x10", name="agent-service-api", phase="Healthy",
+                strategy="canary", traffic_router="ALB")], "5m",
+        [{"name": "agent-service-api"}]),
+    "AgentReleaseWaitingForDecision": Case(
+        [series("rollout_info", "1x30", name="agent-service-worker", phase="Paused",
+                strategy="canary", traffic_router="")],
+        [series("rollout_info", "1x30", name="agent-service-worker", phase="Progressing",
+                strategy="canary", traffic_router="")], "20m",
+        [{"name": "agent-service-worker"}]),
 }
 
 

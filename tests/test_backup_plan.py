@@ -199,7 +199,9 @@ def test_serving_from_a_restored_instance_rolls_the_pods_and_keeps_the_old_one(
             "Selection/backup-database"} <= found["update"]
     # A new auto-named Secret holds the new URL (created before the old one goes), and the
     # migration Job runs again against the restored instance (already at the latest revision).
-    assert found["replace"] == {"Job/agent-migrate", "Secret/agent-secrets"}
+    # ... and, the pods' template having changed, a new canary release gate.
+    assert found["replace"] == {"Job/agent-migrate", "Secret/agent-secrets",
+                                "Job/agent-rollout-gate"}
     secret = next(r for r in after.of_type("kubernetes:core/v1:Secret")
                   if "DATABASE_URL" in (r.inputs.get("stringData") or {}))
     assert f"@{restored}.cxyz.eu-west-1.rds.amazonaws.com:5432/" in \

@@ -26,7 +26,7 @@ RELEASED_COMPONENT_TYPES = {
     "agent-platform:service_network:ServiceNetworkPolicies", "agent-platform:tracing:Tracing",
     "agent-platform:postgres_backup:PostgresBackup", "agent-platform:edge:ApiCertificate",
     "agent-platform:edge:ApiDnsRecord", "agent-platform:backup:DatabaseBackup",
-    "agent-platform:karpenter:Karpenter",
+    "agent-platform:karpenter:Karpenter", "agent-platform:rollouts_controller:RolloutsController",
 }
 
 

@@ -24,6 +24,17 @@ DIGEST_B = "registry.example.com/agent-service@sha256:" + "b" * 64
 OPENAI = {"llmProviders": ["openai", "offline"]}
 WORKLOADS = {"Deployment/agent-api", "Deployment/agent-worker"}
 NEW_CONFIG = {"ConfigMap/agent-config", "Job/agent-migrate"}
+# With canary releases (dev, prod) every new pod template also runs a new release gate, which
+# waits for the Rollouts' verdict (components/kubernetes/service/release_gate.py).
+GATE = "Job/agent-rollout-gate"
+
+
+def released(stack: str, expected: dict[str, set[str]]) -> dict[str, set[str]]:
+    """`expected` as a stack with canary releases sees it."""
+    if stack == "local" or not any(w.startswith("Deployment/")
+                                   for w in expected.get("update", ())):
+        return expected
+    return {**expected, "replace": {*expected.get("replace", ()), GATE}}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +86,7 @@ def test_routine_changes_roll_in_place(stacks: dict[str, Rendered], stack: str, 
         if stack == "prod":
             expected = {}  # prod serves no Ingress until a certificate is configured
     steps = plan(stacks[stack], render(stack, overrides, secrets))
-    assert summary(steps) == expected
+    assert summary(steps) == released(stack, expected)
     assert_no_outage(steps)
 
 
@@ -84,8 +95,8 @@ def test_rotating_an_llm_key_rolls_the_pods(openai_stacks: dict[str, Rendered],
                                             stack: str) -> None:
     rotated = render(stack, OPENAI, {"openaiApiKey": "sk-second-key-111111111"})
     steps = plan(openai_stacks[stack], rotated)
-    assert summary(steps) == {"replace": {"Secret/agent-secrets", "Job/agent-migrate"},
-                              "update": WORKLOADS}
+    assert summary(steps) == released(stack, {
+        "replace": {"Secret/agent-secrets", "Job/agent-migrate"}, "update": WORKLOADS})
     assert_no_outage(steps)
     # The new Secret's name is in the pod templates: that is what rolls the pods.
     secret = rotated.named("agent-secrets", "kubernetes:core/v1:Secret").k8s_name
@@ -99,7 +110,8 @@ def test_rotating_an_llm_key_rolls_the_pods(openai_stacks: dict[str, Rendered],
 def test_a_new_image_runs_a_new_migration_then_updates_the_deployments(stack: str) -> None:
     before = render(stack, {"imageRef": DIGEST_A})
     steps = plan(before, render(stack, {"imageRef": DIGEST_B}))
-    assert summary(steps) == {"replace": {"Job/agent-migrate"}, "update": WORKLOADS}
+    assert summary(steps) == released(stack, {"replace": {"Job/agent-migrate"},
+                                              "update": WORKLOADS})
     assert_no_outage(steps)
     job = next(s for s in steps.values() if s.resource.name == "agent-migrate")
     assert not job.delete_before_replace
@@ -252,8 +264,9 @@ def test_a_service_role_is_associated_and_rolls_the_pods(stacks: dict[str, Rende
     in place; the service account itself is untouched."""
     role = {"serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}
     steps = plan(stacks[stack], render(stack, role))
-    assert summary(steps) == {"create": {"PodIdentityAssociation/addons-service-pod-identity"},
-                              "replace": {"Job/agent-migrate"}, "update": WORKLOADS}
+    assert summary(steps) == released(stack, {
+        "create": {"PodIdentityAssociation/addons-service-pod-identity"},
+        "replace": {"Job/agent-migrate"}, "update": WORKLOADS})
     assert_no_outage(steps)
 
 

@@ -85,8 +85,10 @@ def test_adding_a_domain_to_running_prod_creates_and_deletes_nothing(
         "Certificate/api-certificate-certificate", "Record/api-certificate-validation",
         "CertificateValidation/api-certificate-validation", "Ingress/agent-api",
         "Record/api-dns-alias"}
-    # The controller's readiness gates for the ALB's targets: a label, updated in place.
-    assert ops["update"] == {"Namespace/agent-namespace"}
+    # The controller's readiness gates for the ALB's targets: a label, updated in place. The
+    # API's Rollout gains the ALB's traffic split (in place), between two new Services.
+    assert ops["update"] == {"Namespace/agent-namespace", "Rollout/agent-api-rollout"}
+    assert ops["create"] >= {"Service/agent-api-stable", "Service/agent-api-canary"}
 
 
 def test_a_new_domain_moves_the_ingress_in_place(prod_with_domain: Rendered) -> None:

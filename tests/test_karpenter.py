@@ -147,7 +147,8 @@ def test_switching_a_running_stack_to_karpenter(stacks: dict[str, Rendered],
         "addons-cluster-autoscaler", "addons-cluster-autoscaler-pod-identity",
         "addons-cluster-autoscaler-pod-identity-inline"}
     # The migration Job's pod template gains the API pool's selector: a new auto-named Job.
-    assert found["replace"] == {"Job/agent-migrate"} and "replace-delete-first" not in found
+    assert found["replace"] == {"Job/agent-migrate", "Job/agent-rollout-gate"}
+    assert "replace-delete-first" not in found
     assert {"Deployment/agent-api", "Deployment/agent-worker"} <= found["update"]
     assert {"NodePool/karpenter-api-pool", "NodePool/karpenter-workers-pool",
             "EC2NodeClass/karpenter-node-class"} <= found["create"]

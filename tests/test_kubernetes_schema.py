@@ -16,10 +16,12 @@ from components.config.keys import KEYS_BY_NAME
 from harness import ROOT, STACKS, Rendered, stack_config
 
 # Custom resources have no schema in kubernetes-validate. They are checked against the schemas of
-# their CRDs instead (KEDA's and the Prometheus Operator's, packaged by kubernetes-models on npm
-# and run by tests/crd_schemas/validate.mjs); any other custom kind fails there until it is added.
+# their CRDs instead (Argo Rollouts', KEDA's and the Prometheus Operator's, packaged by
+# kubernetes-models on npm and run by tests/crd_schemas/validate.mjs); any other custom kind fails
+# there until it is added.
 CRD_SCHEMAS = ROOT / "tests" / "crd_schemas"
-CUSTOM_KINDS = {("keda.sh/v1alpha1", "ScaledObject"),
+CUSTOM_KINDS = {("argoproj.io/v1alpha1", "Rollout"), ("argoproj.io/v1alpha1", "AnalysisTemplate"),
+                ("keda.sh/v1alpha1", "ScaledObject"),
                 ("monitoring.coreos.com/v1", "ServiceMonitor"),
                 ("monitoring.coreos.com/v1", "PodMonitor"),
                 ("monitoring.coreos.com/v1", "PrometheusRule")}

@@ -75,10 +75,12 @@ def test_prometheus_selects_our_monitors_and_rules(stacks: dict[str, Rendered],
                                                    stack: str) -> None:
     rendered = stacks[stack]
     spec = chart(rendered)["values"]["prometheus"]["prometheusSpec"]
-    (api_monitor,) = rendered.of_type(SERVICE_MONITOR)
+    # The API's, and Argo Rollouts' controller's where the service is released as canaries.
+    service_monitors = rendered.of_type(SERVICE_MONITOR)
+    assert len(service_monitors) == (2 if stack != "local" else 1)
     (worker_monitor,) = rendered.of_type(POD_MONITOR)
     (rule,) = rendered.of_type(RULE)
-    for selector, obj in (("serviceMonitorSelector", api_monitor),
+    for selector, obj in (*(("serviceMonitorSelector", m) for m in service_monitors),
                           ("podMonitorSelector", worker_monitor), ("ruleSelector", rule)):
         assert matches(spec[selector], obj.inputs["metadata"]["labels"]), selector
         # Selected in any namespace: the monitors live beside the service.
@@ -89,7 +91,8 @@ def test_prometheus_selects_our_monitors_and_rules(stacks: dict[str, Rendered],
 def test_monitors_select_the_service_and_its_named_ports(stacks: dict[str, Rendered],
                                                          stack: str) -> None:
     rendered = stacks[stack]
-    api_monitor = rendered.one(SERVICE_MONITOR).inputs
+    (api_monitor,) = [m.inputs for m in rendered.of_type(SERVICE_MONITOR)
+                      if m.inputs["metadata"]["name"] == "agent-service-api"]
     (service,) = [s.inputs for s in rendered.of_type("kubernetes:core/v1:Service")
                   if s.inputs["metadata"]["name"] == "agent-service-api"]
     assert api_monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
@@ -214,7 +217,7 @@ def test_without_receivers_alerts_go_nowhere_but_are_valid(stacks: dict[str, Ren
 
 
 def test_monitoring_can_be_turned_off(render_with: Any) -> None:
-    rendered = render_with("dev", {"monitoringEnabled": False})
+    rendered = render_with("dev", {"monitoringEnabled": False, "progressiveDelivery": "off"})
     assert not rendered.of_type(SERVICE_MONITOR)
     assert "kube-prometheus-stack" not in {r.inputs["chart"] for r in rendered.of_type(RELEASE)}
     assert "grafana_admin_password" not in rendered.outputs
@@ -226,6 +229,9 @@ def test_monitoring_can_be_turned_off(render_with: Any) -> None:
      "of the service: 0.1, 0.25, 0.5, 1, 2.5, 5, 10"),
     ("dev", {"sloAvailabilityTarget": "100"},
      'agent-platform:sloAvailabilityTarget = "100" is invalid: must be between 50 and 99.999'),
+    ("dev", {"monitoringEnabled": False},
+     'agent-platform:progressiveDelivery = "canary" is invalid: a canary is judged on '
+     "Prometheus' metrics: turn monitoringEnabled on, or set progressiveDelivery to off"),
     ("dev", {"alertErrorRatio": "five percent"},
      'agent-platform:alertErrorRatio = "five percent" is invalid: expected a number such as '
      "0.05"),

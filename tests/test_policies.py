@@ -310,11 +310,52 @@ ZONE_SPREAD = {"topologySpreadConstraints": [{
     "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": LABELS}}]}
 
 
+def rollout(steps: list[dict[str, Any]] | None = None, name: str = "api") -> Resource:
+    """An Argo Rollout releasing the Deployment `name` (workloadRef) as a judged canary."""
+    analysis = {"analysis": {"templates": [{"templateName": "api-canary"}]}}
+    return Resource("kubernetes:argoproj.io/v1alpha1:Rollout", name, {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": name, "namespace": "agent", "labels": LABELS},
+        "spec": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                 "strategy": {"canary": {"steps": [{"setWeight": 10}, analysis]
+                                         if steps is None else steps}}}})
+
+
+def rollout_hpa(minimum: int = 2, name: str = "api") -> Resource:
+    return k8s("HorizontalPodAutoscaler", name, {
+        "scaleTargetRef": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                           "name": name},
+        "minReplicas": minimum, "maxReplicas": 10})
+
+
 def test_stack_rules_accept_a_well_formed_service() -> None:
-    resources = [deployment(pod=ZONE_SPREAD), pdb(), hpa(), default_deny()]
+    # The autoscaler scales the Rollout that runs the Deployment's pods: it counts for both.
+    resources = [deployment(pod=ZONE_SPREAD), pdb(), rollout(), rollout_hpa(), default_deny()]
     for policy in ALL_POLICIES:
         if isinstance(policy, StackValidationPolicy):
             assert violations(policy.name, *resources) == [], policy.name
+
+
+@pytest.mark.parametrize(("resources", "expected"), [
+    ([deployment(pod=ZONE_SPREAD), hpa()],
+     "Deployment agent/api serves traffic but a new version replaces all of its pods unjudged"),
+    ([deployment(pod=ZONE_SPREAD), rollout(steps=[{"setWeight": 50}, {"pause": {}}])],
+     "Deployment agent/api serves traffic but a new version replaces all of its pods unjudged"),
+    ([deployment(pod=ZONE_SPREAD), rollout(name="other")],
+     "Deployment agent/api serves traffic but a new version replaces all of its pods unjudged"),
+])
+def test_serving_workloads_must_release_through_a_judged_rollout(
+        resources: list[Resource], expected: str) -> None:
+    found = violations("serving-workloads-release-progressively", *resources)
+    assert any(expected in m for m in found), found
+    assert violations("serving-workloads-release-progressively", *resources,
+                      required=False) == []
+
+
+def test_an_autoscaler_of_another_rollout_does_not_count() -> None:
+    found = violations("api-has-autoscaler", deployment(), rollout(name="other"),
+                       rollout_hpa(name="other"))
+    assert found and "has no HorizontalPodAutoscaler" in found[0]
 
 
 @pytest.mark.parametrize(("policy", "resources", "expected"), [

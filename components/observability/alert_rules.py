@@ -10,10 +10,11 @@ quickly on a real outage and resets quickly once it is over.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from components.config.monitoring import LATENCY_BUCKET_LABELS, AlertThresholds
+from components.observability.alert import Alert
+from components.observability.release_alerts import release_alerts
 
 # (name, long window, short window, burn factor, for, severity)
 BURN_RATE_ALERTS = (
@@ -26,17 +27,6 @@ SLO_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 # The event stream stays open for a run's whole life; it has no meaningful latency.
 _API_ROUTES = 'route=~"/api/.*"'
 _TIMED_ROUTES = 'route=~"/api/.*",route!~".*/events"'
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    expr: str
-    for_: str
-    severity: str
-    summary: str
-    description: str
-    labels: tuple[tuple[str, str], ...] = ()
 
 
 def runbook_anchor(alert_name: str) -> str:
@@ -114,7 +104,7 @@ class _Rules:
 
     def service_alerts(self) -> list[Alert]:
         return self._availability() + self._pods() + self._queue() + self._llm() + \
-            self._datastores()
+            self._datastores() + release_alerts(self.namespace)
 
     def _availability(self) -> list[Alert]:
         t = self.t

@@ -21,6 +21,8 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef
 # (components/monitoring.py sets it explicitly).
 DATASOURCE_UID = "prometheus"
 RATE = "$__rate_interval"
+# The pods' `rollouts-pod-template-hash`, as the monitors' podTargetLabels name it.
+RELEASE_LABEL = "rollouts_pod_template_hash"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,28 @@ def _service(s: str) -> list[tuple[str, list[PanelSpec]]]:
                 f"min by (dependency) (dependency_up{{{s}}})", "{{dependency}}"),),
                 description="1 when every API pod's last /ready check of it passed."),
         ]),
+        ("Releases", _releases(s)),
+    ]
+
+
+def _releases(s: str) -> list[PanelSpec]:
+    """Canary beside stable during a release: each line is one version (pod-template hash)."""
+    by = f"by ({RELEASE_LABEL})"
+    api = f'{s},route=~"/api/.*"'
+    legend = f"{{{{{RELEASE_LABEL}}}}}"
+    return [
+        PanelSpec("5xx ratio by release", "percentunit", (Query(
+            f'sum {by} (rate(http_requests_total{{{api},status=~"5.."}}[{RATE}])) / '
+            f"sum {by} (rate(http_requests_total{{{api}}}[{RATE}]))", legend),),
+            description="Empty outside a canary release, or when nothing failed."),
+        PanelSpec("p95 latency by release", "s", (Query(
+            f"histogram_quantile(0.95, sum by (le, {RELEASE_LABEL}) "
+            f'(rate(http_request_duration_seconds_bucket{{{api},route!~".*/events"}}'
+            f"[{RATE}])))", legend),)),
+        PanelSpec("LLM tokens per finished run by release", "short", (Query(
+            f"sum {by} (increase(llm_tokens_total{{{s}}}[15m])) / "
+            f'sum {by} (increase(research_runs_total{{{s},status="succeeded"}}[15m]))',
+            legend),)),
     ]
 
 

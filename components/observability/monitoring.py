@@ -25,6 +25,8 @@ import yaml
 from components.config.monitoring import MonitoringSettings
 from components.config.service import IngressSettings
 from components.kubernetes.alb import alb_annotations
+from components.kubernetes.rollouts_controller import METRICS_SELECTOR as ROLLOUTS_METRICS_SELECTOR
+from components.kubernetes.service.canary_checks import HASH_LABEL as ROLLOUT_HASH_LABEL
 from components.labels import PLATFORM_LABELS
 from components.observability.alert_rules import rule_groups
 from components.observability.alertmanager_config import alertmanager_config
@@ -62,6 +64,10 @@ class MonitoringArgs:
     """Jaeger's query URL, added to Grafana as a data source when traces stay in-cluster."""
     grafana_certificate_arn: pulumi.Input[str] | None = None
     """The certificate made for `grafanaDomainName`: Grafana gets an HTTPS Ingress of its own."""
+    rollouts_namespace: str | None = None
+    """Where the Argo Rollouts controller runs, when the service is released as canaries: its
+    metrics are scraped, and the service's series carry each pod's release (its pod-template
+    hash), which the canary analyses compare."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -220,6 +226,8 @@ class Monitoring(pulumi.ComponentResource):
     def _monitors(self, opts: pulumi.ResourceOptions) -> None:
         args = self._args
         labels = {**SELECTOR, **PLATFORM_LABELS}
+        # `rollouts-pod-template-hash` becomes the series' `rollouts_pod_template_hash`.
+        release = {"podTargetLabels": [ROLLOUT_HASH_LABEL]} if args.rollouts_namespace else {}
         k8s.apiextensions.CustomResource(
             f"{self._name}-api-monitor", api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
@@ -227,7 +235,7 @@ class Monitoring(pulumi.ComponentResource):
                                                 namespace=args.service_namespace, labels=labels),
             spec={"selector": {"matchLabels": dict(args.api_selector)},
                   "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s",
-                                 "scrapeTimeout": "10s"}]},
+                                 "scrapeTimeout": "10s"}], **release},
             opts=opts)
         k8s.apiextensions.CustomResource(
             f"{self._name}-worker-monitor", api_version="monitoring.coreos.com/v1",
@@ -236,5 +244,18 @@ class Monitoring(pulumi.ComponentResource):
                                                 namespace=args.service_namespace, labels=labels),
             spec={"selector": {"matchLabels": dict(args.worker_selector)},
                   "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics",
-                                           "interval": "30s", "scrapeTimeout": "10s"}]},
+                                           "interval": "30s", "scrapeTimeout": "10s"}],
+                  **release},
             opts=opts)
+        if args.rollouts_namespace:
+            k8s.apiextensions.CustomResource(
+                f"{self._name}-rollouts-monitor", api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="argo-rollouts",
+                                                    namespace=args.rollouts_namespace,
+                                                    labels=labels),
+                spec={"selector": {"matchLabels": ROLLOUTS_METRICS_SELECTOR},
+                      # Its series name the Rollout's namespace; keep it over the target's.
+                      "endpoints": [{"port": "metrics", "interval": "30s",
+                                     "honorLabels": True}]},
+                opts=opts)

@@ -26,6 +26,8 @@ from components.kubernetes.service.network_policies import (
     ServiceNetworkPoliciesArgs,
 )
 from components.kubernetes.service.pods import Pods
+from components.kubernetes.service.progressive import deployment_target, progressive_rollouts
+from components.kubernetes.service.release_gate import GATE, release_gate
 from components.kubernetes.service.scaling import autoscale
 from components.kubernetes.service.workloads import (
     api_deployment,
@@ -65,6 +67,7 @@ class AgentService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self))
         self.namespace = namespace.metadata.name
         ctx = ServiceContext(name=name, args=args, component=self, namespace=self.namespace)
+        progressive = args.delivery is not None and args.delivery.progressive
 
         ServiceNetworkPolicies(f"{name}-network", ServiceNetworkPoliciesArgs(
             namespace=ctx.namespace, api_selector=ctx.selector("api"),
@@ -72,7 +75,8 @@ class AgentService(pulumi.ComponentResource):
             worker_metrics_port=WORKER_METRICS_PORT, ingress_peers=args.ingress_peers,
             data_peers=args.data_peers, monitoring_namespace=args.monitoring_namespace,
             llm_cidrs=s.llm.egress_cidrs, labels=ctx.labels("network"),
-            tracing=args.tracing_endpoint is not None),
+            tracing=args.tracing_endpoint is not None,
+            kube_api_clients=ctx.selector(GATE) if progressive else None),
             opts=ctx.child())
         account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -88,12 +92,21 @@ class AgentService(pulumi.ComponentResource):
         api = api_deployment(pods, migration)
         worker = worker_deployment(pods, migration)
         self.api_service_name = api_service(ctx)
+        api_target, worker_target = deployment_target(api), deployment_target(worker)
+        split_by_alb: list[pulumi.Resource] | None = None
+        if progressive:
+            rollouts = progressive_rollouts(ctx, api, worker)
+            api_target, worker_target = rollouts.api, rollouts.worker
+            gate = release_gate(ctx, [api, worker], rollouts.resources)
+            if rollouts.alb_split:
+                split_by_alb = [gate]
         self.api_load_balancer_hostname: pulumi.Output[str] | None = None
         if s.ingress.enabled and s.ingress.edge == "gateway":
             api_gateway(ctx, self.api_service_name)
         elif s.ingress.enabled:
-            self.api_load_balancer_hostname = api_ingress(ctx, self.api_service_name)
-        autoscale(ctx, api, worker)
+            self.api_load_balancer_hostname = api_ingress(ctx, self.api_service_name,
+                                                          after=split_by_alb)
+        autoscale(ctx, api_target, worker_target)
         self.port_forward = (f"kubectl -n {s.namespace} port-forward "
                              f"svc/{self.api_service_name} 8000:80")
         self.api_url = api_url(ctx)

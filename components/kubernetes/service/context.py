@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.delivery import DeliverySettings
 from components.config.service import ServiceSettings
 from components.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.labels import PLATFORM_LABELS
@@ -52,6 +53,12 @@ class AgentServiceArgs:
     """Share of traces kept (parent-based)."""
     node_pools: bool = False
     """Karpenter runs the nodes: the API's pods and the workers' each select their node pool."""
+    delivery: DeliverySettings | None = None
+    """Canary releases through Argo Rollouts (progressive.py); None: rolling Deployments."""
+    rollouts_controller: Sequence[pulumi.Resource] = ()
+    """The Argo Rollouts CRDs and controller the Rollouts and templates wait for."""
+    protect: bool = True
+    """Protect the Rollouts: deleting one deletes the pods serving (see progressive.py)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,13 @@ class ServiceContext:
     @property
     def settings(self) -> ServiceSettings:
         return self.args.settings
+
+    @property
+    def delivery(self) -> DeliverySettings:
+        """The canary settings; only asked for when the service is released progressively."""
+        if self.args.delivery is None:
+            raise ValueError("the service is not released progressively")
+        return self.args.delivery
 
     def child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self.component, **kwargs)

@@ -24,8 +24,16 @@ def api_service(ctx: ServiceContext) -> str:
     return name
 
 
-def api_ingress(ctx: ServiceContext, service_name: str) -> pulumi.Output[str]:
-    """The Ingress; returns the address its controller gives it (the ALB's DNS name)."""
+def api_ingress(ctx: ServiceContext, service_name: str,
+                after: list[pulumi.Resource] | None = None) -> pulumi.Output[str]:
+    """The Ingress; returns the address its controller gives it (the ALB's DNS name).
+
+    `after`: the API's Rollout when the ALB splits a canary's traffic. Its controller then writes
+    the forward action (`alb.ingress.kubernetes.io/actions.<service>`: weights of the stable and
+    canary Services) into this Ingress, and the rule's port becomes `use-annotation`, which
+    tells the ALB controller to follow it; the Ingress changes only after the Rollout exists, so
+    the action is there when the rule first names it. The program never writes the action.
+    """
     ingress = ctx.settings.ingress
     tls = None
     annotations: dict[str, pulumi.Input[str]]
@@ -56,8 +64,8 @@ def api_ingress(ctx: ServiceContext, service_name: str) -> pulumi.Output[str]:
                             service=k8s.networking.v1.IngressServiceBackendArgs(
                                 name=service_name,
                                 port=k8s.networking.v1.ServiceBackendPortArgs(
-                                    name="http"))))]))]),
-        opts=ctx.child())
+                                    name="use-annotation" if after else "http"))))]))]),
+        opts=ctx.child(depends_on=after))
     return created.status.apply(load_balancer_hostname)
 
 

@@ -1,7 +1,8 @@
 """NetworkPolicies of the agent service's namespace: deny everything, then admit each flow.
 
 Flows: the ingress controller (or the ALB, from the VPC) and Prometheus to the API; Prometheus to
-the workers' metrics; every pod to DNS and to Postgres/Redis; workers to LLM APIs on TCP 443.
+the workers' metrics; every pod to DNS and to Postgres/Redis; workers to LLM APIs on TCP 443; the
+release gate (canary releases) to the Kubernetes API.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/
 HTTPS_PORT = 443
 OTLP_HTTP_PORT = 4318
 DNS_PORT = 53
+# The Kubernetes API: 443 on EKS (the endpoint's ENIs in the VPC), 6443 on kind, k3d, minikube.
+KUBE_API_PORTS = (443, 6443)
 
 NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
 
@@ -51,6 +54,8 @@ class ServiceNetworkPoliciesArgs:
     """Labels of the policies themselves."""
     tracing: bool = False
     """Whether pods send traces to the collector in the monitoring namespace."""
+    kube_api_clients: Mapping[str, str] | None = None
+    """Labels of the only pods that talk to the Kubernetes API (the release gate), if any."""
 
 
 def cidr_peers(cidrs: Sequence[str]) -> list[NetworkPolicyPeer]:
@@ -96,6 +101,12 @@ class ServiceNetworkPolicies(pulumi.ComponentResource):
             self._policy("tracing-egress", every_pod,
                          egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                              to=[monitoring], ports=_ports(OTLP_HTTP_PORT))])
+        if args.kube_api_clients:
+            # Any address: where the API server answers differs per cluster. Only the gate's
+            # pods, whose token may only read Rollouts and their pods, get this.
+            self._policy("kube-api-egress", args.kube_api_clients,
+                         egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                             ports=_ports(*KUBE_API_PORTS))])
         self._policy("api-ingress", args.api_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                          from_=[*args.ingress_peers, monitoring], ports=_ports(args.api_port))])

@@ -1,6 +1,7 @@
 """Scaling and disruption: an HPA for the API, KEDA (or an HPA) for the workers, and PDBs.
 
 None of them sets a Deployment's `replicas`: the autoscaler owns the count (see workloads.py).
+With canary releases the autoscalers scale the Rollouts instead (progressive.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.service.context import NAME, QUEUED_LIST, ServiceContext
+from components.kubernetes.service.progressive import ScaleTarget
 
 
-def autoscale(ctx: ServiceContext, api: k8s.apps.v1.Deployment,
-              worker: k8s.apps.v1.Deployment) -> None:
+def autoscale(ctx: ServiceContext, api: ScaleTarget, worker: ScaleTarget) -> None:
     s = ctx.settings
     _hpa(ctx, "api", api, s.api_min_replicas, s.api_max_replicas, memory=True)
     if s.keda_enabled:
@@ -26,7 +27,7 @@ def autoscale(ctx: ServiceContext, api: k8s.apps.v1.Deployment,
             _pdb(ctx, role)
 
 
-def _hpa(ctx: ServiceContext, component: str, target: k8s.apps.v1.Deployment, low: int,
+def _hpa(ctx: ServiceContext, component: str, target: ScaleTarget, low: int,
          high: int, *, memory: bool) -> None:
     def utilization(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
         return k8s.autoscaling.v2.MetricSpecArgs(
@@ -39,12 +40,12 @@ def _hpa(ctx: ServiceContext, component: str, target: k8s.apps.v1.Deployment, lo
         f"{ctx.name}-{component}", metadata=ctx.metadata(component, name=f"{NAME}-{component}"),
         spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
             scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                api_version="apps/v1", kind="Deployment", name=target.metadata.name),
+                api_version=target.api_version, kind=target.kind, name=target.name),
             min_replicas=low, max_replicas=high, metrics=metrics, behavior=hpa_behavior()),
         opts=ctx.child())
 
 
-def _worker_scaled_object(ctx: ServiceContext, worker: k8s.apps.v1.Deployment) -> None:
+def _worker_scaled_object(ctx: ServiceContext, worker: ScaleTarget) -> None:
     s = ctx.settings
     cache = ctx.args.cache
     address = pulumi.Output.all(cache.host, cache.port).apply(lambda a: f"{a[0]}:{a[1]}")
@@ -52,7 +53,7 @@ def _worker_scaled_object(ctx: ServiceContext, worker: k8s.apps.v1.Deployment) -
         f"{ctx.name}-worker", api_version="keda.sh/v1alpha1", kind="ScaledObject",
         metadata=ctx.metadata("worker", name=f"{NAME}-worker"),
         spec={
-            "scaleTargetRef": {"name": worker.metadata.name, "envSourceContainerName": "worker"},
+            "scaleTargetRef": _keda_target(worker),
             "minReplicaCount": s.worker_min_replicas,
             "maxReplicaCount": s.worker_max_replicas,
             "pollingInterval": 15,
@@ -70,6 +71,13 @@ def _worker_scaled_object(ctx: ServiceContext, worker: k8s.apps.v1.Deployment) -
             ],
         },
         opts=ctx.child())
+
+
+def _keda_target(target: ScaleTarget) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": target.name, "envSourceContainerName": "worker"}
+    if target.kind != "Deployment":  # KEDA's default, left unwritten as it always was
+        ref.update(apiVersion=target.api_version, kind=target.kind)
+    return ref
 
 
 def _pdb(ctx: ServiceContext, component: str) -> None:
