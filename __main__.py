@@ -44,10 +44,16 @@ from components.kubernetes.in_cluster_data import InClusterData, InClusterDataAr
 from components.kubernetes.peers import namespace_peer
 from components.kubernetes.rollouts_controller import (
     ROLLOUTS_NAMESPACE,
+    ROLLOUTS_SERVICE_ACCOUNT,
     RolloutsController,
     RolloutsControllerArgs,
 )
-from components.kubernetes.service import SERVICE_ACCOUNT, AgentService, AgentServiceArgs
+from components.kubernetes.service import (
+    API_PORT,
+    SERVICE_ACCOUNT,
+    AgentService,
+    AgentServiceArgs,
+)
 from components.observability.monitoring import Monitoring, MonitoringArgs
 from components.observability.tracing import Tracing, TracingArgs, collector_endpoint, jaeger_url
 
@@ -71,6 +77,8 @@ class Platform(NamedTuple):
     """The API's certificate, when the program made it for `domainName`."""
     grafana_certificate_arn: pulumi.Output[str] | None = None
     """Grafana's, for `grafanaDomainName`."""
+    aws_region: pulumi.Output[str] | None = None
+    """The AWS region: Argo Rollouts verifies each traffic shift on the ALB there."""
 
 
 def deploy_aws(s: Settings) -> Platform:
@@ -92,7 +100,9 @@ def deploy_aws(s: Settings) -> Platform:
         tags=s.tags, kubernetes_version=s.cluster.kubernetes_version,
         keda=s.service.keda_enabled, service_role_arn=s.service.service_account_role_arn,
         service_namespace=s.service.namespace, service_account=SERVICE_ACCOUNT,
-        cluster_autoscaler=not s.nodes.karpenter),
+        cluster_autoscaler=not s.nodes.karpenter,
+        rollouts_namespace=ROLLOUTS_NAMESPACE if s.delivery.progressive else None,
+        rollouts_service_account=ROLLOUTS_SERVICE_ACCOUNT),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
     ready: list[pulumi.Resource] = [addons]
     if s.nodes.karpenter:
@@ -141,7 +151,8 @@ def deploy_aws(s: Settings) -> Platform:
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
                     data_peers=vpc, ready=ready,
                     certificate_arn=certificate("api", s.service.ingress.domain, zone, s.tags),
-                    grafana_certificate_arn=certificate("grafana", grafana_domain, zone, s.tags))
+                    grafana_certificate_arn=certificate("grafana", grafana_domain, zone, s.tags),
+                    aws_region=region)
 
 
 def certificate(name: str, domain: str | None, zone: str | None,
@@ -176,7 +187,9 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
     if s.delivery.progressive:
         # What the service's Rollouts need first are the CRDs; the controller catches up.
         rollouts.append(RolloutsController("rollouts", RolloutsControllerArgs(
-            monitoring_namespace=MONITORING_NAMESPACE, replicas=2 if s.on_aws else 1),
+            monitoring_namespace=MONITORING_NAMESPACE, replicas=2 if s.on_aws else 1,
+            probes=[(s.service.namespace, API_PORT)] if s.delivery.strategy == "bluegreen"
+            else [], aws_region=platform.aws_region, start_after=platform.ready),
             opts=pulumi.ResourceOptions(providers=[platform.kubernetes],
                                         depends_on=platform.ready)).crds)
     return AgentService("agent", AgentServiceArgs(
@@ -188,7 +201,8 @@ def deploy_service(s: Settings, platform: Platform) -> AgentService:
         tracing_endpoint=collector_endpoint(MONITORING_NAMESPACE) if s.tracing.enabled else None,
         trace_sample_ratio=s.tracing.sample_ratio, certificate_arn=platform.certificate_arn,
         node_pools=s.on_aws and s.nodes.karpenter, delivery=s.delivery,
-        rollouts_controller=rollouts, protect=s.protect_state),
+        rollouts_controller=rollouts, protect=s.protect_state,
+        rollouts_namespace=ROLLOUTS_NAMESPACE),
         opts=pulumi.ResourceOptions(providers=[platform.kubernetes], depends_on=platform.ready))
 
 

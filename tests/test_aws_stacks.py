@@ -230,7 +230,12 @@ def test_controllers_get_their_roles_through_pod_identity(aws: Rendered) -> None
     associations = {(a.inputs["namespace"], a.inputs["serviceAccount"]): a
                     for a in aws.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
     assert set(associations) == {("kube-system", "aws-load-balancer-controller"),
-                                 ("kube-system", "cluster-autoscaler")}
+                                 ("kube-system", "cluster-autoscaler"),
+                                 ("argo-rollouts", "argo-rollouts")}
+    # Argo Rollouts' controller is the program's own Deployment, not a chart.
+    rollouts = associations.pop(("argo-rollouts", "argo-rollouts"))
+    assert rollouts.name in aws.named("rollouts-controller",
+                                      "kubernetes:apps/v1:Deployment").depends_on
     releases = {r.inputs["chart"]: r for r in aws.of_type("kubernetes:helm.sh/v3:Release")}
     for (_, account), association in associations.items():
         assert association.inputs["clusterName"] == aws.one("aws:eks/cluster:Cluster").inputs[

@@ -100,6 +100,14 @@ def alb_controller_policy() -> dict[str, Any]:
     ]}
 
 
+# Argo Rollouts' `--aws-verify-target-group`: it reads the ALB back after each traffic shift
+# (the permissions its documentation lists; Describe* take no resource-level scoping).
+ROLLOUTS_POLICY: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Resource": "*",
+    "Action": [f"elasticloadbalancing:Describe{what}" for what in (
+        "TargetGroups", "LoadBalancers", "Listeners", "Rules", "Tags", "TargetHealth")]}]}
+
+
 def cluster_autoscaler_policy(cluster_name: str) -> dict[str, Any]:
     """Scale only the node groups tagged as owned by this cluster."""
     return {"Version": "2012-10-17", "Statement": [
@@ -140,6 +148,10 @@ class ClusterAddonsArgs:
     Identity to `service_namespace/service_account`."""
     service_namespace: str = ""
     service_account: str = ""
+    rollouts_namespace: str | None = None
+    """Where the Argo Rollouts controller runs (canary releases): its service account gets a
+    read-only view of the load balancers, to verify each traffic shift on the ALB."""
+    rollouts_service_account: str = ""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -193,6 +205,9 @@ class ClusterAddons(pulumi.ComponentResource):
                       namespace=args.service_namespace, service_account=args.service_account,
                       role_arn=args.service_role_arn, tags=args.tags,
                       opts=pulumi.ResourceOptions(parent=self))
+        if args.rollouts_namespace:
+            self._pod_identity("argo-rollouts", args.rollouts_namespace,
+                               args.rollouts_service_account, ROLLOUTS_POLICY)
         if args.keda:
             self._release(KEDA_CHART, {
                 "operator": {"replicaCount": 2},

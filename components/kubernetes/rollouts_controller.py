@@ -12,6 +12,7 @@ only). tests/test_progressive_delivery.py checks every rule we grant is one the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +26,11 @@ ROLLOUTS_VERSION = "v1.10.2"
 ROLLOUTS_IMAGE = "quay.io/argoproj/argo-rollouts:v1.10.2"
 ROLLOUTS_NAMESPACE = "argo-rollouts"
 CONTROLLER = "argo-rollouts"
+ROLLOUTS_SERVICE_ACCOUNT = CONTROLLER
 METRICS_PORT = 8090
 PROMETHEUS_PORT = 9090
+# The EKS Pod Identity agent on every node (link-local, hostNetwork).
+POD_IDENTITY_AGENT = "169.254.170.23/32"
 CRD_DIRECTORY = Path(__file__).parent / "rollouts_crds" / ROLLOUTS_VERSION
 PROJECT_ROOT = Path(__file__).parents[2]
 _LABELS = {"app.kubernetes.io/name": CONTROLLER, "app.kubernetes.io/component": "controller",
@@ -68,6 +72,15 @@ class RolloutsControllerArgs:
     """Where Prometheus runs: it scrapes the controller and answers its analyses."""
     replicas: int = 2
     """Two, with leader election: a rollout in progress survives a node drain."""
+    probes: Sequence[tuple[str, int]] = ()
+    """(namespace, pod port) its web analyses call: a blue-green preview's /ready."""
+    start_after: Sequence[pulumi.Resource] = ()
+    """What the controller's pods must not start before: on AWS its Pod Identity association,
+    or they would start without credentials."""
+    aws_region: pulumi.Input[str] | None = None
+    """On AWS: after each traffic shift the controller reads the ALB's target groups back
+    (`--aws-verify-target-group`, through its Pod Identity role) before it moves on or scales
+    the old pods down, so a delayed target registration cannot cost requests."""
 
 
 class RolloutsController(pulumi.ComponentResource):
@@ -123,8 +136,13 @@ class RolloutsController(pulumi.ComponentResource):
             f"{name}-config", metadata=k8s.meta.v1.ObjectMetaArgs(
                 name="argo-rollouts-config", namespace=namespace.metadata.name, labels=_LABELS),
             data={}, opts=child)
+        flags: list[pulumi.Input[str]] = ["--leader-elect"]
+        if args.aws_region is not None:
+            flags += ["--aws-verify-target-group",
+                      pulumi.Output.concat("--aws-region=", args.aws_region)]
         self._deployment(name, namespace.metadata.name, account.metadata.name, args.replicas,
-                         pulumi.ResourceOptions(parent=self, depends_on=[self.crds]))
+                         flags, pulumi.ResourceOptions(
+                             parent=self, depends_on=[self.crds, *args.start_after]))
         if args.replicas > 1:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-controller", metadata=meta,
@@ -132,7 +150,8 @@ class RolloutsController(pulumi.ComponentResource):
                     max_unavailable=1,
                     selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_SELECTOR)),
                 opts=child)
-        self._network_policies(name, namespace.metadata.name, args.monitoring_namespace)
+        self._network_policies(name, namespace.metadata.name, args.monitoring_namespace,
+                               args.probes, aws=args.aws_region is not None)
         k8s.core.v1.Service(
             f"{name}-metrics", metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{CONTROLLER}-metrics", namespace=namespace.metadata.name,
@@ -144,9 +163,11 @@ class RolloutsController(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _network_policies(self, name: str, namespace: pulumi.Input[str],
-                          monitoring_namespace: str) -> None:
+                          monitoring_namespace: str, probes: Sequence[tuple[str, int]], *,
+                          aws: bool) -> None:
         """Deny by default; the controller reaches DNS, the Kubernetes API (443 on EKS, 6443 on
-        local clusters) and Prometheus, which alone may scrape it."""
+        local clusters; on AWS 443 is also the ELB API), Prometheus, which alone may scrape it,
+        and on AWS the node's Pod Identity agent for its credentials."""
         def tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
             return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p)
                     for p in ports]
@@ -167,7 +188,15 @@ class RolloutsController(pulumi.ComponentResource):
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=dns),
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443, 6443)),
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[monitoring], ports=tcp(PROMETHEUS_PORT))]),
+                        to=[monitoring], ports=tcp(PROMETHEUS_PORT)),
+                    *[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[namespace_peer(probed)], ports=tcp(port))
+                      for probed, port in probes],
+                    *([k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(
+                            ip_block=k8s.networking.v1.IPBlockArgs(
+                                cidr=POD_IDENTITY_AGENT))],
+                        ports=tcp(80))] if aws else [])]),
         }
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
@@ -177,7 +206,7 @@ class RolloutsController(pulumi.ComponentResource):
 
     def _deployment(self, name: str, namespace: pulumi.Input[str],
                     account: pulumi.Input[str], replicas: int,
-                    opts: pulumi.ResourceOptions) -> None:
+                    flags: list[pulumi.Input[str]], opts: pulumi.ResourceOptions) -> None:
         probe = k8s.core.v1.ProbeArgs(
             http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="healthz"),
             period_seconds=20, timeout_seconds=10, failure_threshold=3)
@@ -204,7 +233,7 @@ class RolloutsController(pulumi.ComponentResource):
                             name=CONTROLLER, image=ROLLOUTS_IMAGE,
                             image_pull_policy="IfNotPresent",
                             # One active controller; the other takes over within seconds.
-                            args=["--leader-elect"],
+                            args=flags,
                             ports=[k8s.core.v1.ContainerPortArgs(name="metrics",
                                                                  container_port=METRICS_PORT),
                                    k8s.core.v1.ContainerPortArgs(name="healthz",
