@@ -14,9 +14,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from devtools.servers import free_port, stop_process, wait_until_ready
 from promtool import prometheus, promtool
 
@@ -158,3 +160,18 @@ def test_the_conditions_are_the_verdicts_argo_evaluates() -> None:
     assert check.failure_condition == "len(result) > 0 && result[0] > 0.01"
     assert [check.verdict(r) for r in ([0.01], [0.0100001], [], [float("nan")])] == [
         "Successful", "Failed", "Inconclusive", "Inconclusive"]
+
+
+def test_every_query_passes_promtool(tmp_path: Path) -> None:
+    """Each query as Argo sends it, with its arguments filled in, checked by promtool as a rule."""
+    checks = api_checks("agent-service", WINDOW, THRESHOLDS) + \
+        worker_checks("agent-service", WINDOW, THRESHOLDS)
+    rules = [{"record": f"canary:{c.name.replace('-', '_')}",
+              "expr": c.query.replace("{{args.canary-hash}}", CANARY).replace(
+                  "{{args.stable-hash}}", STABLE)} for c in checks]
+    path = tmp_path / "canary.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "canary", "rules": rules}]}))
+    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout

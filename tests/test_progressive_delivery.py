@@ -176,7 +176,7 @@ def test_turning_canaries_on_in_running_prod_adds_and_retargets_only(prod: Rende
         "ServiceMonitor/monitoring-api-monitor", "PodMonitor/monitoring-worker-monitor",
         "Ingress/agent-api"}
     assert ops["create"] >= {"Rollout/agent-api-rollout", "Rollout/agent-worker-rollout",
-                             "AnalysisTemplate/agent-api-analysis", "Job/agent-rollout-gate",
+                             "AnalysisTemplate/agent-api-canary-analysis", "Job/agent-rollout-gate",
                              "NetworkPolicy/agent-network-kube-api-egress"}
 
 
@@ -224,9 +224,9 @@ def test_docs_name_every_delivery_key() -> None:
      'agent-platform:canarySteps = ["50", "10"] is invalid: rising whole percentages between 1 '
      'and 99, e.g. ["10", "50"]'),
     ({"canarySteps": '["10", "100"]'}, "agent-platform:canarySteps"),
-    ({"progressiveDelivery": "bluegreen"},
-     'agent-platform:progressiveDelivery = "bluegreen" is invalid: allowed values are off, '
-     "canary"),
+    ({"progressiveDelivery": "blue-green"},
+     'agent-platform:progressiveDelivery = "blue-green" is invalid: allowed values are off, '
+     "canary, bluegreen"),
     ({"canaryMaxSpendRatio": "0.5"},
      'agent-platform:canaryMaxSpendRatio = "0.5" is invalid: must be between 1 and 100'),
     ({"canaryStepMinutes": 0},
@@ -236,3 +236,89 @@ def test_bad_delivery_settings_are_named(overrides: dict[str, Any], expected: st
     from test_config import config_error
 
     assert expected in config_error("prod", **overrides)
+
+
+BLUE_GREEN = {**DOMAIN, "progressiveDelivery": "bluegreen"}
+
+
+@pytest.fixture(scope="module")
+def blue_green() -> Rendered:
+    return render("prod", BLUE_GREEN)
+
+
+def test_blue_green_previews_the_api_then_switches_and_judges_it(blue_green: Rendered) -> None:
+    api = blue_green.named("agent-api-rollout").inputs["spec"]["strategy"]
+    assert set(api) == {"blueGreen"}
+    strategy = api["blueGreen"]
+    assert (strategy["activeService"], strategy["previewService"]) == (
+        "agent-service-api-active", "agent-service-api-preview")
+    assert strategy["autoPromotionEnabled"] is True
+    assert strategy["prePromotionAnalysis"]["templates"] == [
+        {"templateName": "agent-service-api-preview"}]
+    assert strategy["prePromotionAnalysis"]["args"] == [{
+        "name": "preview-url",
+        "value": "http://agent-service-api-preview.agent-service.svc.cluster.local/ready"}]
+    assert strategy["postPromotionAnalysis"]["templates"] == [
+        {"templateName": "agent-service-api-promoted"}]
+    # The old version outlives the post-promotion analysis: a failure switches straight back.
+    assert strategy["scaleDownDelaySeconds"] > 5 * 60
+    # Workers have no traffic to switch: they stay canaries.
+    assert "canary" in blue_green.named("agent-worker-rollout").inputs["spec"]["strategy"]
+    ingress = blue_green.named("agent-api", "kubernetes:networking.k8s.io/v1:Ingress").inputs
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "agent-service-api-active", "port": {"name": "http"}}
+
+
+def test_blue_green_templates_are_valid_and_probe_through_the_network_policies(
+        blue_green: Rendered) -> None:
+    templates = {t.inputs["metadata"]["name"]: t for t in blue_green.of_type(TEMPLATE)}
+    assert set(templates) == {"agent-service-api-preview", "agent-service-api-promoted",
+                              "agent-service-worker-canary"}
+    validator = jsonschema.Draft7Validator(crd_schema("analysis-template-crd.yaml"))
+    for template in templates.values():
+        assert [e.message for e in validator.iter_errors(body(template))] == []
+    # And against @kubernetes-models/argo-rollouts, as every shipped stack's are.
+    from test_kubernetes_schema import validate_custom
+
+    custom = [body(r) for r in [*templates.values(), *blue_green.of_type(ROLLOUT)]]
+    assert [r["error"] for r in validate_custom(custom)] == [None] * len(custom)
+    (probe,) = templates["agent-service-api-preview"].inputs["spec"]["metrics"]
+    assert probe["provider"]["web"]["jsonPath"] == "{$.status}"
+    assert probe["successCondition"] == 'result == "ready"'
+    (promoted,) = templates["agent-service-api-promoted"].inputs["spec"]["metrics"]
+    assert promoted["name"] == "api-error-ratio"
+    # The controller calls the preview: its egress and the API's ingress both admit it.
+    policies = {(p.inputs["metadata"]["namespace"], p.inputs["metadata"]["name"]): p.inputs
+                for p in blue_green.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    (api_in,) = policies[("agent-service", "api-ingress")]["spec"]["ingress"]
+    assert {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "argo-rollouts"}}} in api_in["from"]
+    egress = policies[("argo-rollouts", "controller")]["spec"]["egress"]
+    assert {"to": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "agent-service"}}}],
+            "ports": [{"protocol": "TCP", "port": 8000}]} in egress
+
+
+def test_moving_from_canary_to_blue_green_keeps_every_pod(prod: Rendered,
+                                                          blue_green: Rendered) -> None:
+    steps = plan(prod, blue_green)
+    ops = summary(steps)
+    assert "Rollout/agent-api-rollout" in ops["update"]
+    assert not {s for s in ops.get("delete", set()) if s.split("/")[0] in {
+        "Rollout", "Deployment", "HorizontalPodAutoscaler", "Ingress"}}
+    assert "replace" not in ops and "replace-delete-first" not in ops
+
+
+def test_the_controller_verifies_the_alb_on_aws_only(prod: Rendered) -> None:
+    args = prod.named("rollouts-controller", "kubernetes:apps/v1:Deployment").inputs[
+        "spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["--leader-elect", "--aws-verify-target-group", "--aws-region=eu-west-1"]
+    role = prod.named("addons-argo-rollouts-pod-identity", "aws:iam/role:Role")
+    assert role is not None
+    association = prod.named("addons-argo-rollouts-pod-identity",
+                             "aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs
+    assert (association["namespace"], association["serviceAccount"]) == (
+        "argo-rollouts", "argo-rollouts")
+    local = render("local", {"progressiveDelivery": "canary"})
+    assert local.named("rollouts-controller", "kubernetes:apps/v1:Deployment").inputs[
+        "spec"]["template"]["spec"]["containers"][0]["args"] == ["--leader-elect"]

@@ -7,8 +7,8 @@ from typing import Literal
 
 from components.config.reader import ConfigReader
 
-Strategy = Literal["off", "canary"]
-STRATEGIES: tuple[Strategy, ...] = ("off", "canary")
+Strategy = Literal["off", "canary", "bluegreen"]
+STRATEGIES: tuple[Strategy, ...] = ("off", "canary", "bluegreen")
 
 
 @dataclass(frozen=True)

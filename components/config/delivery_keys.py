@@ -8,8 +8,10 @@ DELIVERY_KEYS: tuple[Key, ...] = (
     Key("progressiveDelivery", "string",
         "`canary`: Argo Rollouts releases a new version to a share of the API's traffic and of "
         "the workers, judges it on the service's own metrics against the stable version and "
-        "promotes it or rolls it back (docs/delivery.md). `off`: plain rolling updates. prod "
-        "requires canary (policy).", "canary"),
+        "promotes it or rolls it back (docs/delivery.md). `bluegreen`: the API's new version "
+        "starts beside the old one, is checked, takes all traffic at once and is judged again, "
+        "the old one kept to switch back to (workers: canary). `off`: plain rolling updates, "
+        "which prod's policy refuses.", "canary"),
     Key("canarySteps", "array",
         "Traffic shares (percent, rising, below 100) the canary holds in turn; each is judged "
         "for canaryStepMinutes before the next, then the canary takes all traffic.",

@@ -76,7 +76,10 @@ class AgentService(pulumi.ComponentResource):
             data_peers=args.data_peers, monitoring_namespace=args.monitoring_namespace,
             llm_cidrs=s.llm.egress_cidrs, labels=ctx.labels("network"),
             tracing=args.tracing_endpoint is not None,
-            kube_api_clients=ctx.selector(GATE) if progressive else None),
+            kube_api_clients=ctx.selector(GATE) if progressive else None,
+            # Blue-green: the controller itself asks the preview for /ready.
+            analysis_namespace=args.rollouts_namespace
+            if progressive and ctx.delivery.strategy == "bluegreen" else None),
             opts=ctx.child())
         account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
@@ -93,19 +96,21 @@ class AgentService(pulumi.ComponentResource):
         worker = worker_deployment(pods, migration)
         self.api_service_name = api_service(ctx)
         api_target, worker_target = deployment_target(api), deployment_target(worker)
-        split_by_alb: list[pulumi.Resource] | None = None
+        backend = (self.api_service_name, "http")
+        after: list[pulumi.Resource] | None = None
         if progressive:
             rollouts = progressive_rollouts(ctx, api, worker)
             api_target, worker_target = rollouts.api, rollouts.worker
             gate = release_gate(ctx, [api, worker], rollouts.resources)
-            if rollouts.alb_split:
-                split_by_alb = [gate]
+            if rollouts.ingress_backend != backend:
+                # The Ingress names the Rollout's Services or action once the first release
+                # made them, not before.
+                backend, after = rollouts.ingress_backend, [gate]
         self.api_load_balancer_hostname: pulumi.Output[str] | None = None
         if s.ingress.enabled and s.ingress.edge == "gateway":
-            api_gateway(ctx, self.api_service_name)
+            api_gateway(ctx, backend[0])
         elif s.ingress.enabled:
-            self.api_load_balancer_hostname = api_ingress(ctx, self.api_service_name,
-                                                          after=split_by_alb)
+            self.api_load_balancer_hostname = api_ingress(ctx, *backend, after=after)
         autoscale(ctx, api_target, worker_target)
         self.port_forward = (f"kubectl -n {s.namespace} port-forward "
                              f"svc/{self.api_service_name} 8000:80")

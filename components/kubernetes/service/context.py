@@ -59,6 +59,8 @@ class AgentServiceArgs:
     """The Argo Rollouts CRDs and controller the Rollouts and templates wait for."""
     protect: bool = True
     """Protect the Rollouts: deleting one deletes the pods serving (see progressive.py)."""
+    rollouts_namespace: str | None = None
+    """Where the Argo Rollouts controller runs (it probes a blue-green preview)."""
 
 
 @dataclass(frozen=True)

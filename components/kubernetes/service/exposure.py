@@ -24,15 +24,15 @@ def api_service(ctx: ServiceContext) -> str:
     return name
 
 
-def api_ingress(ctx: ServiceContext, service_name: str,
+def api_ingress(ctx: ServiceContext, service_name: str, port: str = "http",
                 after: list[pulumi.Resource] | None = None) -> pulumi.Output[str]:
     """The Ingress; returns the address its controller gives it (the ALB's DNS name).
 
-    `after`: the API's Rollout when the ALB splits a canary's traffic. Its controller then writes
-    the forward action (`alb.ingress.kubernetes.io/actions.<service>`: weights of the stable and
-    canary Services) into this Ingress, and the rule's port becomes `use-annotation`, which
-    tells the ALB controller to follow it; the Ingress changes only after the Rollout exists, so
-    the action is there when the rule first names it. The program never writes the action.
+    With progressive releases the backend is the Rollout's: for a canary on an ALB the port is
+    `use-annotation`, which tells the ALB controller to follow the forward action the Rollout
+    writes into this Ingress (`alb.ingress.kubernetes.io/actions.<service>`: the stable and canary
+    Services' weights; the program never writes it); for blue-green the active Service. `after`
+    is the release gate, so the Ingress changes only once the Rollouts made what it names.
     """
     ingress = ctx.settings.ingress
     tls = None
@@ -64,7 +64,7 @@ def api_ingress(ctx: ServiceContext, service_name: str,
                             service=k8s.networking.v1.IngressServiceBackendArgs(
                                 name=service_name,
                                 port=k8s.networking.v1.ServiceBackendPortArgs(
-                                    name="use-annotation" if after else "http"))))]))]),
+                                    name=port))))]))]),
         opts=ctx.child(depends_on=after))
     return created.status.apply(load_balancer_hostname)
 

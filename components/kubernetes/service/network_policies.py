@@ -56,6 +56,8 @@ class ServiceNetworkPoliciesArgs:
     """Whether pods send traces to the collector in the monitoring namespace."""
     kube_api_clients: Mapping[str, str] | None = None
     """Labels of the only pods that talk to the Kubernetes API (the release gate), if any."""
+    analysis_namespace: str | None = None
+    """A namespace whose pods may call the API (Argo Rollouts probing a blue-green preview)."""
 
 
 def cidr_peers(cidrs: Sequence[str]) -> list[NetworkPolicyPeer]:
@@ -109,7 +111,10 @@ class ServiceNetworkPolicies(pulumi.ComponentResource):
                              ports=_ports(*KUBE_API_PORTS))])
         self._policy("api-ingress", args.api_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                         from_=[*args.ingress_peers, monitoring], ports=_ports(args.api_port))])
+                         from_=[*args.ingress_peers, monitoring,
+                                *([namespace_peer(args.analysis_namespace)]
+                                  if args.analysis_namespace else [])],
+                         ports=_ports(args.api_port))])
         self._policy("worker-metrics-ingress", args.worker_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                          from_=[monitoring], ports=_ports(args.worker_metrics_port))])
