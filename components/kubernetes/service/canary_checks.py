@@ -62,6 +62,12 @@ def _sel(namespace: str, *matchers: str) -> str:
     return "{" + ",".join((f'namespace="{namespace}"', *matchers)) + "}"
 
 
+def _share(part: str, whole: str, enough: str) -> str:
+    """part / whole: 0 when the part has no series yet (nothing failed), nothing at all when the
+    canary saw too little (`enough`)."""
+    return f"({part} or on() vector(0))\n/ {whole}\n{enough}"
+
+
 def api_checks(namespace: str, window: str, t: CanaryThresholds) -> list[CanaryCheck]:
     def rate(metric: str, *matchers: str) -> str:
         return f"sum(rate({metric}{_sel(namespace, *matchers)}[{window}]))"
@@ -76,8 +82,8 @@ def api_checks(namespace: str, window: str, t: CanaryThresholds) -> list[CanaryC
     return [
         CanaryCheck(
             "api-error-ratio",
-            f"({rate('http_requests_total', _API, _5XX, CANARY)} or on() vector(0))"
-            f"\n/ {rate('http_requests_total', _API, CANARY)}\n{enough}",
+            _share(rate("http_requests_total", _API, _5XX, CANARY),
+                   rate("http_requests_total", _API, CANARY), enough),
             t.max_error_ratio, "share of the canary's API requests answering 5xx"),
         CanaryCheck(
             "api-latency-p95-ratio", f"{p95(CANARY)}\n/ {p95(STABLE)}\n{enough}",
@@ -98,13 +104,13 @@ def worker_checks(namespace: str, window: str, t: CanaryThresholds) -> list[Cana
     return [
         CanaryCheck(
             "run-failure-ratio",
-            f"({increase('research_runs_total', _FAILED, CANARY)} or on() vector(0))"
-            f"\n/ {increase('research_runs_total', _FINISHED, CANARY)}\n{enough}",
+            _share(increase("research_runs_total", _FAILED, CANARY),
+                   increase("research_runs_total", _FINISHED, CANARY), enough),
             t.max_run_failure_ratio, "share of the canary's research runs that failed"),
         CanaryCheck(
             "llm-error-ratio",
-            f"({increase('llm_calls_total', _LLM_ERROR, CANARY)} or on() vector(0))"
-            f"\n/ {increase('llm_calls_total', CANARY)}\n{enough}",
+            _share(increase("llm_calls_total", _LLM_ERROR, CANARY),
+                   increase("llm_calls_total", CANARY), enough),
             t.max_llm_error_ratio, "share of the canary's LLM calls that failed"),
         CanaryCheck(
             "spend-per-run-ratio",
