@@ -385,6 +385,14 @@ def test_the_service_role_comes_through_pod_identity(render_with: Any) -> None:
             continue
         annotations = deployment.inputs["spec"]["template"]["metadata"]["annotations"]
         assert annotations["agent-platform.io/aws-role"] == role
+    # The VPC CNI enforces NetworkPolicies: the pods reach the node's Pod Identity agent, or
+    # they would never get the role's credentials.
+    policies = service_policies(rendered)
+    assert policies["pod-identity-egress"] == {
+        "podSelector": {}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+                    "ports": [{"protocol": "TCP", "port": 80}]}]}
+    assert "pod-identity-egress" not in service_policies(render_with("dev", {}))
     assert not render_with("dev", {}).of_type(
         "aws:eks/podIdentityAssociation:PodIdentityAssociation") or all(
         a.inputs["serviceAccount"] != "agent-service"

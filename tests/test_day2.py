@@ -265,7 +265,8 @@ def test_a_service_role_is_associated_and_rolls_the_pods(stacks: dict[str, Rende
     role = {"serviceAccountRoleArn": "arn:aws:iam::123456789012:role/agent"}
     steps = plan(stacks[stack], render(stack, role))
     assert summary(steps) == released(stack, {
-        "create": {"PodIdentityAssociation/addons-service-pod-identity"},
+        "create": {"PodIdentityAssociation/addons-service-pod-identity",
+                   "NetworkPolicy/agent-network-pod-identity-egress"},
         "replace": {"Job/agent-migrate"}, "update": WORKLOADS})
     assert_no_outage(steps)
 

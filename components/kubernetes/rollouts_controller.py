@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.peers import namespace_peer
+from components.kubernetes.peers import namespace_peer, pod_identity_agent_egress
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
 ROLLOUTS_VERSION = "v1.10.2"
@@ -29,8 +29,6 @@ CONTROLLER = "argo-rollouts"
 ROLLOUTS_SERVICE_ACCOUNT = CONTROLLER
 METRICS_PORT = 8090
 PROMETHEUS_PORT = 9090
-# The EKS Pod Identity agent on every node (link-local, hostNetwork).
-POD_IDENTITY_AGENT = "169.254.170.23/32"
 CRD_DIRECTORY = Path(__file__).parent / "rollouts_crds" / ROLLOUTS_VERSION
 PROJECT_ROOT = Path(__file__).parents[2]
 _LABELS = {"app.kubernetes.io/name": CONTROLLER, "app.kubernetes.io/component": "controller",
@@ -192,11 +190,7 @@ class RolloutsController(pulumi.ComponentResource):
                     *[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         to=[namespace_peer(probed)], ports=tcp(port))
                       for probed, port in probes],
-                    *([k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(
-                            ip_block=k8s.networking.v1.IPBlockArgs(
-                                cidr=POD_IDENTITY_AGENT))],
-                        ports=tcp(80))] if aws else [])]),
+                    *([pod_identity_agent_egress()] if aws else [])]),
         }
         for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(

@@ -77,6 +77,7 @@ class AgentService(pulumi.ComponentResource):
             llm_cidrs=s.llm.egress_cidrs, labels=ctx.labels("network"),
             tracing=args.tracing_endpoint is not None,
             kube_api_clients=ctx.selector(GATE) if progressive else None,
+            pod_identity=s.service_account_role_arn is not None,
             # Blue-green: the controller itself asks the preview for /ready.
             analysis_namespace=args.rollouts_namespace
             if progressive and ctx.delivery.strategy == "bluegreen" else None),

@@ -2,7 +2,8 @@
 
 Flows: the ingress controller (or the ALB, from the VPC) and Prometheus to the API; Prometheus to
 the workers' metrics; every pod to DNS and to Postgres/Redis; workers to LLM APIs on TCP 443; the
-release gate (canary releases) to the Kubernetes API.
+release gate (canary releases) to the Kubernetes API; with an AWS role, every pod to the node's
+Pod Identity agent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoints import POSTGRES_PORT, REDIS_PORT
-from components.kubernetes.peers import namespace_peer
+from components.kubernetes.peers import namespace_peer, pod_identity_agent_egress
 
 # `0.0.0.0/0` for LLM egress means the internet: in-cluster and VPC addresses stay closed, so a
 # compromised worker cannot use the LLM allowance to reach internal services.
@@ -56,6 +57,8 @@ class ServiceNetworkPoliciesArgs:
     """Whether pods send traces to the collector in the monitoring namespace."""
     kube_api_clients: Mapping[str, str] | None = None
     """Labels of the only pods that talk to the Kubernetes API (the release gate), if any."""
+    pod_identity: bool = False
+    """The pods have an AWS role (`serviceAccountRoleArn`): they reach the Pod Identity agent."""
     analysis_namespace: str | None = None
     """A namespace whose pods may call the API (Argo Rollouts probing a blue-green preview)."""
 
@@ -103,6 +106,8 @@ class ServiceNetworkPolicies(pulumi.ComponentResource):
             self._policy("tracing-egress", every_pod,
                          egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                              to=[monitoring], ports=_ports(OTLP_HTTP_PORT))])
+        if args.pod_identity:
+            self._policy("pod-identity-egress", every_pod, egress=[pod_identity_agent_egress()])
         if args.kube_api_clients:
             # Any address: where the API server answers differs per cluster. Only the gate's
             # pods, whose token may only read Rollouts and their pods, get this.
