@@ -252,7 +252,15 @@ def test_workers_scale_on_queue_length_with_keda(stacks: dict[str, Rendered]) ->
     assert redis["listLength"] == "20"
     assert redis["enableTLS"] == "true"
     assert redis["address"] == f"{prod.outputs['redis_host']}:6379"
-    assert redis["passwordFromEnv"] == "REDIS_PASSWORD"
+    # The password from the service's current Secret, not the target's pod template: a Rollout
+    # that takes its template from a Deployment (canary releases) has no containers to read.
+    assert "passwordFromEnv" not in redis
+    (trigger,) = [t for t in scaled["triggers"] if t["type"] == "redis"]
+    auth = prod.one("kubernetes:keda.sh/v1alpha1:TriggerAuthentication").inputs
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    secret = prod.named("agent-secrets", "kubernetes:core/v1:Secret").k8s_name
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": secret, "key": "REDIS_PASSWORD"}]
     assert not [h for h in prod.of_type(HPA) if h.inputs["metadata"]["name"].endswith("worker")]
 
 

@@ -22,6 +22,7 @@ from harness import ROOT, STACKS, Rendered, stack_config
 CRD_SCHEMAS = ROOT / "tests" / "crd_schemas"
 CUSTOM_KINDS = {("argoproj.io/v1alpha1", "Rollout"), ("argoproj.io/v1alpha1", "AnalysisTemplate"),
                 ("keda.sh/v1alpha1", "ScaledObject"),
+                ("keda.sh/v1alpha1", "TriggerAuthentication"),
                 ("monitoring.coreos.com/v1", "ServiceMonitor"),
                 ("monitoring.coreos.com/v1", "PodMonitor"),
                 ("monitoring.coreos.com/v1", "PrometheusRule")}

@@ -91,7 +91,8 @@ class AgentService(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=ctx.child())
 
-        pods = Pods(ctx, account.metadata.name, environment(ctx))
+        env = environment(ctx)
+        pods = Pods(ctx, account.metadata.name, env.env_from)
         migration = migration_job(pods)
         api = api_deployment(pods, migration)
         worker = worker_deployment(pods, migration)
@@ -112,7 +113,7 @@ class AgentService(pulumi.ComponentResource):
             api_gateway(ctx, backend[0])
         elif s.ingress.enabled:
             self.api_load_balancer_hostname = api_ingress(ctx, *backend, after=after)
-        autoscale(ctx, api_target, worker_target)
+        autoscale(ctx, api_target, worker_target, env.secret_name)
         self.port_forward = (f"kubectl -n {s.namespace} port-forward "
                              f"svc/{self.api_service_name} 8000:80")
         self.api_url = api_url(ctx)

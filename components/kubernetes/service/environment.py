@@ -8,6 +8,8 @@ on it (a full outage): see README "What a change does".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -49,14 +51,21 @@ def secret_data(ctx: ServiceContext) -> dict[str, pulumi.Input[str]]:
         # libpq form; the service adapts it for asyncpg and keeps sslmode.
         "DATABASE_URL": ctx.args.database.url(),
         "REDIS_URL": cache.url(),
-        # KEDA's Redis scaler reads the password from the worker's environment.
+        # KEDA's Redis scaler reads it from here (TriggerAuthentication, scaling.py).
         "REDIS_PASSWORD": cache.password,
         **ctx.args.llm_api_keys,
     }
 
 
-def environment(ctx: ServiceContext) -> list[k8s.core.v1.EnvFromSourceArgs]:
-    """Creates the ConfigMap and the Secret; returns the pods' `envFrom`, by their new names."""
+@dataclass(frozen=True)
+class Environment:
+    env_from: list[k8s.core.v1.EnvFromSourceArgs]
+    """The pods' `envFrom`: the ConfigMap and the Secret by their current names."""
+    secret_name: pulumi.Output[str]
+
+
+def environment(ctx: ServiceContext) -> Environment:
+    """Creates the ConfigMap and the Secret."""
     config = k8s.core.v1.ConfigMap(
         f"{ctx.name}-config", metadata=ctx.metadata("config"),
         # Never edited in place: each version is a new object, so kubelets stop watching it.
@@ -64,9 +73,9 @@ def environment(ctx: ServiceContext) -> list[k8s.core.v1.EnvFromSourceArgs]:
     secret = k8s.core.v1.Secret(
         f"{ctx.name}-secrets", metadata=ctx.metadata("secrets"),
         immutable=True, type="Opaque", string_data=secret_data(ctx), opts=ctx.child())
-    return [
+    return Environment(env_from=[
         k8s.core.v1.EnvFromSourceArgs(
             config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config.metadata.name)),
         k8s.core.v1.EnvFromSourceArgs(
             secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),
-    ]
+    ], secret_name=secret.metadata.name)

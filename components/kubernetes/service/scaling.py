@@ -15,11 +15,13 @@ from components.kubernetes.service.context import NAME, QUEUED_LIST, ServiceCont
 from components.kubernetes.service.progressive import ScaleTarget
 
 
-def autoscale(ctx: ServiceContext, api: ScaleTarget, worker: ScaleTarget) -> None:
+def autoscale(ctx: ServiceContext, api: ScaleTarget, worker: ScaleTarget,
+              secret_name: pulumi.Input[str]) -> None:
+    """`secret_name`: the service's Secret, whose REDIS_PASSWORD KEDA's Redis scaler uses."""
     s = ctx.settings
     _hpa(ctx, "api", api, s.api_min_replicas, s.api_max_replicas, memory=True)
     if s.keda_enabled:
-        _worker_scaled_object(ctx, worker)
+        _worker_scaled_object(ctx, worker, secret_name)
     else:
         _hpa(ctx, "worker", worker, s.worker_min_replicas, s.worker_max_replicas, memory=False)
     for role, minimum in (("api", s.api_min_replicas), ("worker", s.worker_min_replicas)):
@@ -45,10 +47,20 @@ def _hpa(ctx: ServiceContext, component: str, target: ScaleTarget, low: int,
         opts=ctx.child())
 
 
-def _worker_scaled_object(ctx: ServiceContext, worker: ScaleTarget) -> None:
+def _worker_scaled_object(ctx: ServiceContext, worker: ScaleTarget,
+                          secret_name: pulumi.Input[str]) -> None:
     s = ctx.settings
     cache = ctx.args.cache
     address = pulumi.Output.all(cache.host, cache.port).apply(lambda a: f"{a[0]}:{a[1]}")
+    # The password straight from the Secret: KEDA reads a target's environment from its pod
+    # template, and a Rollout that takes its template from a Deployment has none. A fixed name:
+    # a rotated Secret updates it in place.
+    auth = k8s.apiextensions.CustomResource(
+        f"{ctx.name}-worker-redis-auth", api_version="keda.sh/v1alpha1",
+        kind="TriggerAuthentication", metadata=ctx.metadata("worker", name=f"{NAME}-worker-redis"),
+        spec={"secretTargetRef": [{"parameter": "password", "name": secret_name,
+                                   "key": "REDIS_PASSWORD"}]},
+        opts=ctx.child())
     k8s.apiextensions.CustomResource(
         f"{ctx.name}-worker", api_version="keda.sh/v1alpha1", kind="ScaledObject",
         metadata=ctx.metadata("worker", name=f"{NAME}-worker"),
@@ -64,17 +76,17 @@ def _worker_scaled_object(ctx: ServiceContext, worker: ScaleTarget) -> None:
                 {"type": "redis", "metadata": {
                     "address": address, "listName": QUEUED_LIST,
                     "listLength": str(s.worker_queue_target),
-                    "enableTLS": "true" if cache.tls else "false",
-                    "passwordFromEnv": "REDIS_PASSWORD", "databaseIndex": "0"}},
+                    "enableTLS": "true" if cache.tls else "false", "databaseIndex": "0"},
+                 "authenticationRef": {"name": f"{NAME}-worker-redis"}},
                 # Runs waiting on slow LLM calls use little CPU; busy ones use a lot.
                 {"type": "cpu", "metricType": "Utilization", "metadata": {"value": "70"}},
             ],
         },
-        opts=ctx.child())
+        opts=ctx.child(depends_on=[auth]))
 
 
 def _keda_target(target: ScaleTarget) -> dict[str, Any]:
-    ref: dict[str, Any] = {"name": target.name, "envSourceContainerName": "worker"}
+    ref: dict[str, Any] = {"name": target.name}
     if target.kind != "Deployment":  # KEDA's default, left unwritten as it always was
         ref.update(apiVersion=target.api_version, kind=target.kind)
     return ref
