@@ -30,14 +30,7 @@ def read_tracing(r: ConfigReader, secret_keys: frozenset[str], monitoring: bool)
         r.fail("tracingEnabled", True, "tracing runs in the monitoring namespace: set "
                                        "monitoringEnabled to true, or tracingEnabled to false")
     backend = r.choice("tracingBackend", cast(tuple[Backend, ...], ("jaeger", "otlp")))
-    raw_ratio = r.string("tracingSampleRatio")
-    try:
-        ratio = float(raw_ratio)
-        if not 0 <= ratio <= 1:
-            raise ValueError(raw_ratio)
-    except ValueError:
-        r.fail("tracingSampleRatio", raw_ratio, "expected a number from 0 to 1 such as 0.1")
-        ratio = 0.0
+    ratio = r.number("tracingSampleRatio", 0, 1, "0.1")
     size = r.matching("tracingStorageSize", QUANTITY, "a size such as 20Gi")
     retention = r.integer("tracingRetentionHours", 1, 24 * 90)
     endpoint = r.optional_string("tracingOtlpEndpoint")

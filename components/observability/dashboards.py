@@ -17,12 +17,12 @@ from grafana_foundation_sdk.builders.timeseries import Panel as Timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
+from components.kubernetes.service.canary_checks import RELEASE_LABEL
+
 # kube-prometheus-stack provisions its Prometheus data source with this uid
 # (components/monitoring.py sets it explicitly).
 DATASOURCE_UID = "prometheus"
 RATE = "$__rate_interval"
-# The pods' `rollouts-pod-template-hash`, as the monitors' podTargetLabels name it.
-RELEASE_LABEL = "rollouts_pod_template_hash"
 
 
 @dataclass(frozen=True)

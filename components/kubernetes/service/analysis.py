@@ -8,9 +8,7 @@ from typing import Any
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.service.canary_checks import CanaryCheck, api_checks, worker_checks
-from components.kubernetes.service.context import NAME, ServiceContext
-
-ROLLOUTS_API = "argoproj.io/v1alpha1"
+from components.kubernetes.service.context import NAME, ROLLOUTS_API, ServiceContext
 
 
 def prometheus_url(monitoring_namespace: str) -> str:

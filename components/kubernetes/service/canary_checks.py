@@ -19,9 +19,12 @@ from dataclasses import dataclass
 
 from components.config.delivery import CanaryThresholds
 
-CANARY = 'rollouts_pod_template_hash="{{args.canary-hash}}"'
-STABLE = 'rollouts_pod_template_hash="{{args.stable-hash}}"'
 HASH_LABEL = "rollouts-pod-template-hash"
+"""The pod label Argo Rollouts gives each version's pods."""
+RELEASE_LABEL = "rollouts_pod_template_hash"
+"""The same, on the series (the monitors' podTargetLabels)."""
+CANARY = f'{RELEASE_LABEL}="{{{{args.canary-hash}}}}"'
+STABLE = f'{RELEASE_LABEL}="{{{{args.stable-hash}}}}"'
 _API = 'route=~"/api/.*"'
 # The event stream stays open for a run's whole life; it has no meaningful latency.
 _TIMED = 'route=~"/api/.*",route!~".*/events"'

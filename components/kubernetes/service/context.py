@@ -17,6 +17,8 @@ from components.labels import PLATFORM_LABELS
 NAME = "agent-service"
 API_PORT = 8000
 WORKER_METRICS_PORT = 9100
+ROLLOUTS_API = "argoproj.io/v1alpha1"
+"""Argo Rollouts' API group and version (Rollouts, AnalysisTemplates)."""
 QUEUE_NAME = "research"
 # SAQ keeps a queue's waiting job ids in this Redis list (saq/queue/redis.py: `saq:<name>:queued`).
 QUEUED_LIST = f"saq:{QUEUE_NAME}:queued"

@@ -35,9 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.service.analysis import analysis_templates, template_name
-from components.kubernetes.service.context import NAME, ServiceContext
-
-ROLLOUTS_API = "argoproj.io/v1alpha1"
+from components.kubernetes.service.context import NAME, ROLLOUTS_API, ServiceContext
 
 
 @dataclass(frozen=True)
