@@ -13,8 +13,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from common import kubernetes_kind
-from stack_rules import COMPONENT_LABEL, SERVING_COMPONENTS
+from stack_rules import COMPONENT_LABEL, SERVING_COMPONENTS, kube_objects
 
 
 def _judged(strategy: Mapping[str, Any]) -> bool:
@@ -29,28 +28,17 @@ def serving_workloads_release_progressively(args: StackValidationArgs,
                                             report: ReportViolation) -> None:
     if not args.get_config().get("required", True):
         return
-    judged: set[tuple[str, str]] = set()
-    deployments = []
-    for resource in args.resources:
-        kind = kubernetes_kind(resource)
-        metadata = resource.props.get("metadata") or {}
-        namespace = metadata.get("namespace") or "default"
-        spec = resource.props.get("spec") or {}
-        if kind == "Rollout" and _judged(spec.get("strategy") or {}):
-            ref = spec.get("workloadRef") or {}
-            if ref.get("kind") == "Deployment":
-                judged.add((namespace, str(ref.get("name"))))
-        elif kind == "Deployment":
-            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-            if labels.get(COMPONENT_LABEL) in SERVING_COMPONENTS:
-                deployments.append((namespace, metadata.get("name") or resource.name,
-                                    resource.urn))
-    for namespace, name, urn in deployments:
-        if (namespace, name) not in judged:
-            report(f"Deployment {namespace}/{name} serves traffic but a new version replaces "
-                   "all of its pods unjudged (a rolling update): release it through an Argo "
-                   "Rollout whose canary steps run an analysis (progressiveDelivery: canary).",
-                   urn)
+    judged = {(rollout.namespace, str(ref.get("name")))
+              for rollout in kube_objects(args, "Rollout")
+              if _judged(rollout.spec.get("strategy") or {})
+              and (ref := rollout.spec.get("workloadRef") or {}).get("kind") == "Deployment"}
+    for deployment in kube_objects(args, "Deployment"):
+        if deployment.pod_labels.get(COMPONENT_LABEL) in SERVING_COMPONENTS and \
+                (deployment.namespace, deployment.name) not in judged:
+            report(f"Deployment {deployment.namespace}/{deployment.name} serves traffic but a "
+                   "new version replaces all of its pods unjudged (a rolling update): release it "
+                   "through an Argo Rollout whose canary steps run an analysis "
+                   "(progressiveDelivery: canary).", deployment.resource.urn)
 
 
 DELIVERY_POLICIES = [

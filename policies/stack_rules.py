@@ -23,7 +23,7 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 SERVING_COMPONENTS = ("api", "worker")
 
 
-class _Object:
+class KubeObject:
     """A Kubernetes object of the stack, read the way these rules need it."""
 
     def __init__(self, resource: PolicyResource) -> None:
@@ -44,11 +44,11 @@ class _Object:
         return ((self.spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
 
 
-def _objects(args: StackValidationArgs, *kinds: str) -> Iterator[_Object]:
+def kube_objects(args: StackValidationArgs, *kinds: str) -> Iterator[KubeObject]:
     for resource in args.resources:
         kind = kubernetes_kind(resource)
         if kind in kinds:
-            yield _Object(resource)
+            yield KubeObject(resource)
 
 
 def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -60,7 +60,7 @@ def rollout_workloads(args: StackValidationArgs) -> dict[tuple[str, str], str]:
     """The Deployment each Argo Rollout takes its pods from (`workloadRef`), keyed by the
     Rollout's (namespace, name)."""
     return {(r.namespace, r.name): str(ref.get("name"))
-            for r in _objects(args, "Rollout")
+            for r in kube_objects(args, "Rollout")
             if (ref := r.spec.get("workloadRef") or {}).get("kind") == "Deployment"}
 
 
@@ -82,17 +82,17 @@ def _autoscalers(args: StackValidationArgs) -> dict[tuple[str, str], Mapping[str
         return (namespace, name) if kind == "Deployment" else None
 
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for hpa in _objects(args, "HorizontalPodAutoscaler"):
+    for hpa in kube_objects(args, "HorizontalPodAutoscaler"):
         if key := deployment(hpa.namespace, hpa.spec.get("scaleTargetRef") or {}):
             found[key] = hpa.spec
-    for scaled in _objects(args, "ScaledObject"):
+    for scaled in kube_objects(args, "ScaledObject"):
         if key := deployment(scaled.namespace, scaled.spec.get("scaleTargetRef") or {}):
             # KEDA's default minimum is 0.
             found[key] = {"minReplicas": scaled.spec.get("minReplicaCount", 0)}
     return found
 
 
-def _minimum_replicas(deployment: _Object, hpas: Mapping[tuple[str, str], Any]) -> int:
+def _minimum_replicas(deployment: KubeObject, hpas: Mapping[tuple[str, str], Any]) -> int:
     hpa = hpas.get((deployment.namespace, deployment.name))
     if hpa is not None:
         return int(hpa.get("minReplicas", 1))
@@ -100,9 +100,9 @@ def _minimum_replicas(deployment: _Object, hpas: Mapping[tuple[str, str], Any]) 
 
 
 def replicated_workloads_have_pdb(args: StackValidationArgs, report: ReportViolation) -> None:
-    budgets = list(_objects(args, "PodDisruptionBudget"))
+    budgets = list(kube_objects(args, "PodDisruptionBudget"))
     hpas = _autoscalers(args)
-    for workload in _objects(args, "Deployment", "StatefulSet"):
+    for workload in kube_objects(args, "Deployment", "StatefulSet"):
         if _minimum_replicas(workload, hpas) <= 1:
             continue
         if not any(b.namespace == workload.namespace and
@@ -113,7 +113,7 @@ def replicated_workloads_have_pdb(args: StackValidationArgs, report: ReportViola
 
 
 def namespaces_default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
-    denied = {p.namespace for p in _objects(args, "NetworkPolicy")
+    denied = {p.namespace for p in kube_objects(args, "NetworkPolicy")
               if not (p.spec.get("podSelector") or {})
               and {"Ingress", "Egress"} <= set(p.spec.get("policyTypes") or [])
               and not p.spec.get("ingress") and not p.spec.get("egress")}
@@ -121,7 +121,7 @@ def namespaces_default_deny(args: StackValidationArgs, report: ReportViolation) 
         kind = kubernetes_kind(resource)
         if kind is None or pod_spec(kind, resource.props) is None:
             continue
-        workload = _Object(resource)
+        workload = KubeObject(resource)
         if workload.namespace not in denied:
             report(f"Namespace {workload.namespace!r} runs {kind} {workload.name} but has no "
                    "default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, "
@@ -132,7 +132,7 @@ def namespaces_default_deny(args: StackValidationArgs, report: ReportViolation) 
 
 def api_has_autoscaler(args: StackValidationArgs, report: ReportViolation) -> None:
     hpas = _autoscalers(args)
-    for deployment in _objects(args, "Deployment"):
+    for deployment in kube_objects(args, "Deployment"):
         if deployment.pod_labels.get(COMPONENT_LABEL) == "api" and \
                 (deployment.namespace, deployment.name) not in hpas:
             report(f"API Deployment {deployment.namespace}/{deployment.name} has no "
@@ -146,7 +146,7 @@ def serving_workloads_highly_available(args: StackValidationArgs,
         return
     minimum = int(args.get_config().get("minimumReplicas", 2))
     hpas = _autoscalers(args)
-    for deployment in _objects(args, "Deployment"):
+    for deployment in kube_objects(args, "Deployment"):
         if deployment.pod_labels.get(COMPONENT_LABEL) not in SERVING_COMPONENTS:
             continue
         where = f"Deployment {deployment.namespace}/{deployment.name}"
@@ -174,7 +174,7 @@ def monitors_are_selected(args: StackValidationArgs, report: ReportViolation) ->
     release = releases[0]
     values = release.props.get("values") or {}
     spec = (values.get("prometheus") or {}).get("prometheusSpec") or {}
-    for monitor in _objects(args, *MONITOR_SELECTORS):
+    for monitor in kube_objects(args, *MONITOR_SELECTORS):
         field = MONITOR_SELECTORS[monitor.kind]
         # Without an explicit selector the chart selects its own release label.
         selector = spec.get(field, {"matchLabels": {"release": release.props.get("name")}})
