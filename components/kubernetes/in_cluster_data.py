@@ -16,6 +16,7 @@ import pulumi_random as random
 
 from components.config.platform import LocalSettings
 from components.endpoints import POSTGRES_PORT, REDIS_PORT, CacheEndpoint, DatabaseEndpoint
+from components.kubernetes.hardening import restricted_container, restricted_pod
 from components.kubernetes.postgres_backup import PostgresBackup, PostgresBackupArgs
 from components.labels import DATA_ACCESS_LABEL, PLATFORM_LABELS, PSA_RESTRICTED
 
@@ -46,10 +47,7 @@ def _labels(component: str) -> dict[str, str]:
 
 def _restricted_container(**kwargs: Any) -> k8s.core.v1.ContainerArgs:
     return k8s.core.v1.ContainerArgs(
-        security_context=k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False, read_only_root_filesystem=True,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
-        **kwargs)
+        security_context=restricted_container(), **kwargs)
 
 
 class InClusterData(pulumi.ComponentResource):
@@ -142,10 +140,7 @@ class InClusterData(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=_labels(role)),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, run_as_user=uid, run_as_group=uid,
-                            fs_group=uid, seccomp_profile=k8s.core.v1.SeccompProfileArgs(
-                                type="RuntimeDefault")),
+                        security_context=restricted_pod(uid),
                         containers=[container],
                         volumes=volumes,
                     )),

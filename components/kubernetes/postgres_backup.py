@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoints import POSTGRES_PORT
+from components.kubernetes.hardening import restricted_container, restricted_pod
 from components.labels import PLATFORM_LABELS
 
 MOUNT = "/backups"
@@ -80,9 +81,7 @@ class PostgresBackup(pulumi.ComponentResource):
                     name=args.password_secret, key="POSTGRES_PASSWORD"))))
         container = k8s.core.v1.ContainerArgs(
             name="pg-dump", image=args.image, command=["sh", "-c", BACKUP_SCRIPT], env=env,
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False, read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+            security_context=restricted_container(),
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="backups", mount_path=MOUNT),
@@ -90,10 +89,7 @@ class PostgresBackup(pulumi.ComponentResource):
         pod = k8s.core.v1.PodSpecArgs(
             restart_policy="Never", automount_service_account_token=False,
             enable_service_links=False,
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True, run_as_user=args.uid, run_as_group=args.uid,
-                fs_group=args.uid,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+            security_context=restricted_pod(args.uid),
             containers=[container],
             volumes=[
                 k8s.core.v1.VolumeArgs(

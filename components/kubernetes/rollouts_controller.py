@@ -19,7 +19,14 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.kubernetes.peers import namespace_peer, pod_identity_agent_egress
+from components.kubernetes.hardening import restricted_container, restricted_pod
+from components.kubernetes.peers import (
+    dns_egress,
+    kube_api_egress,
+    namespace_peer,
+    pod_identity_agent_egress,
+    ports,
+)
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
 ROLLOUTS_VERSION = "v1.10.2"
@@ -166,13 +173,7 @@ class RolloutsController(pulumi.ComponentResource):
         """Deny by default; the controller reaches DNS, the Kubernetes API (443 on EKS, 6443 on
         local clusters; on AWS 443 is also the ELB API), Prometheus, which alone may scrape it,
         and on AWS the node's Pod Identity agent for its credentials."""
-        def tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p)
-                    for p in ports]
-
         monitoring = namespace_peer(monitoring_namespace)
-        dns = [k8s.networking.v1.NetworkPolicyPortArgs(protocol=proto, port=53)
-               for proto in ("UDP", "TCP")]
         policies = {
             "default-deny": k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(),
@@ -181,14 +182,15 @@ class RolloutsController(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_SELECTOR),
                 policy_types=["Ingress", "Egress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    from_=[monitoring], ports=tcp(METRICS_PORT))],
+                    from_=[monitoring], ports=ports(METRICS_PORT))],
                 egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=dns),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443, 6443)),
+                    dns_egress(),
+                    # On AWS 443 is also the ELB API (target-group verification).
+                    kube_api_egress(),
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[monitoring], ports=tcp(PROMETHEUS_PORT)),
+                        to=[monitoring], ports=ports(PROMETHEUS_PORT)),
                     *[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[namespace_peer(probed)], ports=tcp(port))
+                        to=[namespace_peer(probed)], ports=ports(port))
                       for probed, port in probes],
                     *([pod_identity_agent_egress()] if aws else [])]),
         }
@@ -215,9 +217,8 @@ class RolloutsController(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels={**_SELECTOR, **_LABELS}),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=account,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, seccomp_profile=k8s.core.v1.SeccompProfileArgs(
-                                type="RuntimeDefault")),
+                        # The image's own non-root user.
+                        security_context=restricted_pod(),
                         topology_spread_constraints=[k8s.core.v1.TopologySpreadConstraintArgs(
                             topology_key="topology.kubernetes.io/zone", max_skew=1,
                             when_unsatisfiable="ScheduleAnyway",
@@ -237,10 +238,7 @@ class RolloutsController(pulumi.ComponentResource):
                             resources=k8s.core.v1.ResourceRequirementsArgs(
                                 requests={"cpu": "50m", "memory": "128Mi"},
                                 limits={"memory": "512Mi", "ephemeral-storage": "1Gi"}),
-                            security_context=k8s.core.v1.SecurityContextArgs(
-                                run_as_non_root=True, allow_privilege_escalation=False,
-                                read_only_root_filesystem=True,
-                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                            security_context=restricted_container(run_as_non_root=True),
                             volume_mounts=[
                                 k8s.core.v1.VolumeMountArgs(
                                     name="plugin-bin", mount_path="/home/argo-rollouts/plugin-bin"),

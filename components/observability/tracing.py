@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config.tracing import TracingSettings
+from components.kubernetes.hardening import restricted_container, restricted_pod
 from components.kubernetes.peers import namespace_peer
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
 
@@ -235,11 +236,7 @@ class Tracing(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, run_as_user=JAEGER_UID,
-                            run_as_group=JAEGER_UID, fs_group=JAEGER_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(
-                                type="RuntimeDefault")),
+                        security_context=restricted_pod(JAEGER_UID),
                         containers=[k8s.core.v1.ContainerArgs(
                             name="jaeger", image=JAEGER_IMAGE,
                             args=["--config", "/etc/jaeger/config.yaml"],
@@ -251,9 +248,7 @@ class Tracing(pulumi.ComponentResource):
                             resources=k8s.core.v1.ResourceRequirementsArgs(
                                 requests={"cpu": "100m", "memory": "512Mi"},
                                 limits={"memory": "2Gi"}),
-                            security_context=k8s.core.v1.SecurityContextArgs(
-                                allow_privilege_escalation=False, read_only_root_filesystem=True,
-                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                            security_context=restricted_container(),
                             volume_mounts=[
                                 k8s.core.v1.VolumeMountArgs(name="data", mount_path="/badger"),
                                 k8s.core.v1.VolumeMountArgs(name="config",

@@ -16,7 +16,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.endpoints import POSTGRES_PORT, REDIS_PORT
-from components.kubernetes.peers import namespace_peer, pod_identity_agent_egress
+from components.kubernetes.peers import (
+    dns_egress,
+    kube_api_egress,
+    namespace_peer,
+    pod_identity_agent_egress,
+    ports,
+)
 
 # `0.0.0.0/0` for LLM egress means the internet: in-cluster and VPC addresses stay closed, so a
 # compromised worker cannot use the LLM allowance to reach internal services.
@@ -24,9 +30,6 @@ PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/
                   "100.64.0.0/10")
 HTTPS_PORT = 443
 OTLP_HTTP_PORT = 4318
-DNS_PORT = 53
-# The Kubernetes API: 443 on EKS (the endpoint's ENIs in the VPC), 6443 on kind, k3d, minikube.
-KUBE_API_PORTS = (443, 6443)
 
 NetworkPolicyPeer = k8s.networking.v1.NetworkPolicyPeerArgs
 
@@ -73,10 +76,6 @@ def cidr_peers(cidrs: Sequence[str]) -> list[NetworkPolicyPeer]:
     return peers
 
 
-def _ports(*ports: int, protocol: str = "TCP") -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=p) for p in ports]
-
-
 class ServiceNetworkPolicies(pulumi.ComponentResource):
     """Default deny in both directions plus one policy per allowed flow."""
 
@@ -88,41 +87,35 @@ class ServiceNetworkPolicies(pulumi.ComponentResource):
         self._args = args
         every_pod: Mapping[str, str] = {}
         monitoring = namespace_peer(args.monitoring_namespace)
-        dns = NetworkPolicyPeer(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))
 
         self._policy("default-deny", every_pod)
-        self._policy("dns-egress", every_pod, egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-            to=[dns], ports=_ports(DNS_PORT, protocol="UDP") + _ports(DNS_PORT))])
+        self._policy("dns-egress", every_pod, egress=[dns_egress()])
         self._policy("datastore-egress", every_pod,
                      egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                         to=list(args.data_peers), ports=_ports(POSTGRES_PORT, REDIS_PORT))])
+                         to=list(args.data_peers), ports=ports(POSTGRES_PORT, REDIS_PORT))])
         self._policy("llm-egress", args.worker_selector,
                      egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                         to=cidr_peers(args.llm_cidrs), ports=_ports(HTTPS_PORT))])
+                         to=cidr_peers(args.llm_cidrs), ports=ports(HTTPS_PORT))])
         if args.tracing:
             self._policy("tracing-egress", every_pod,
                          egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                             to=[monitoring], ports=_ports(OTLP_HTTP_PORT))])
+                             to=[monitoring], ports=ports(OTLP_HTTP_PORT))])
         if args.pod_identity:
             self._policy("pod-identity-egress", every_pod, egress=[pod_identity_agent_egress()])
         if args.kube_api_clients:
             # Any address: where the API server answers differs per cluster. Only the gate's
             # pods, whose token may only read Rollouts and their pods, get this.
             self._policy("kube-api-egress", args.kube_api_clients,
-                         egress=[k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                             ports=_ports(*KUBE_API_PORTS))])
+                         egress=[kube_api_egress()])
         self._policy("api-ingress", args.api_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                          from_=[*args.ingress_peers, monitoring,
                                 *([namespace_peer(args.analysis_namespace)]
                                   if args.analysis_namespace else [])],
-                         ports=_ports(args.api_port))])
+                         ports=ports(args.api_port))])
         self._policy("worker-metrics-ingress", args.worker_selector,
                      ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                         from_=[monitoring], ports=_ports(args.worker_metrics_port))])
+                         from_=[monitoring], ports=ports(args.worker_metrics_port))])
         self.register_outputs({})
 
     def _policy(self, policy: str, pods: Mapping[str, str], *,

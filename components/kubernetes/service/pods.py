@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config.service import Resources
+from components.kubernetes.hardening import restricted_container, restricted_pod
 from components.kubernetes.service.context import ServiceContext
 from components.labels import AWS_ROLE_ANNOTATION, NODE_POOL_LABEL
 
@@ -48,10 +49,7 @@ class Pods:
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
                 limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit}),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True, allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+            security_context=restricted_container(run_as_non_root=True),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
             **kwargs)
 
@@ -72,10 +70,7 @@ class Pods:
                 enable_service_links=False,
                 restart_policy=restart_policy,
                 termination_grace_period_seconds=grace_seconds,
-                security_context=k8s.core.v1.PodSecurityContextArgs(
-                    run_as_non_root=True, run_as_user=APP_UID, run_as_group=APP_UID,
-                    fs_group=APP_UID,
-                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                security_context=restricted_pod(APP_UID),
                 topology_spread_constraints=self._spread(component) if spread else None,
                 node_selector={NODE_POOL_LABEL: "workers" if component == "worker" else "api"}
                 if self.ctx.args.node_pools else None,

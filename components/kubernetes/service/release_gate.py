@@ -17,6 +17,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kubernetes.hardening import restricted_container, restricted_pod
 from components.kubernetes.service.context import NAME, ServiceContext
 from components.kubernetes.service.pods import APP_UID
 
@@ -73,10 +74,7 @@ def release_gate(ctx: ServiceContext, deployments: list[k8s.apps.v1.Deployment],
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "10m", "memory": "64Mi"}, limits={"memory": "128Mi"}),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                run_as_non_root=True, allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])))
+            security_context=restricted_container(run_as_non_root=True))
 
     return k8s.batch.v1.Job(
         f"{ctx.name}-{GATE}",
@@ -91,9 +89,7 @@ def release_gate(ctx: ServiceContext, deployments: list[k8s.apps.v1.Deployment],
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=account.metadata.name,
                     restart_policy="Never",
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True, run_as_user=APP_UID, run_as_group=APP_UID,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                    security_context=restricted_pod(APP_UID, fs_group=False),
                     containers=[wait_for("api"), wait_for("worker")],
                     volumes=[k8s.core.v1.VolumeArgs(
                         name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
