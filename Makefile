@@ -23,7 +23,7 @@ define apt_install
 	{ $(APT_INSTALL) $(1) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) $(1) >/dev/null; }; }
 endef
 
-.PHONY: help venv test lint pytest dev cost cost-prices vendor-rollouts bench-app bench-restore policy bench-program config-docs up preview destroy clean
+.PHONY: help venv test lint pytest dev cost cost-prices vendor-rollouts vendor-edge-crds bench-app bench-restore policy bench-program config-docs up preview destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -79,6 +79,25 @@ vendor-rollouts: ## Vendor the CRDs and ClusterRole of ROLLOUTS_VERSION (run aft
 	mkdir -p components/kubernetes/rollouts_crds/$(ROLLOUTS_VERSION) tests/crd_schemas/argo-rollouts/$(ROLLOUTS_VERSION) && \
 	cp $$tmp/$(ROLLOUTS_MODULE)/manifests/crds/*-crd.yaml components/kubernetes/rollouts_crds/$(ROLLOUTS_VERSION)/ && \
 	cp $$tmp/$(ROLLOUTS_MODULE)/manifests/role/argo-rollouts-clusterrole.yaml tests/crd_schemas/argo-rollouts/$(ROLLOUTS_VERSION)/
+
+EDGE_MODULE := components/aws/load_balancer_controller.py
+ALB_CONTROLLER_VERSION := $(shell sed -n 's/^ALB_CONTROLLER_CHART = ."aws-load-balancer-controller", "\([0-9.]*\)",.*/\1/p' $(EDGE_MODULE))
+ALB_CONTROLLER_MODULE := $(shell sed -n 's/^ALB_CONTROLLER_MODULE = "\(.*\)"/\1/p' $(EDGE_MODULE))
+GATEWAY_API_VERSION := $(shell sed -n 's/^GATEWAY_API_VERSION = "\(.*\)"/\1/p' $(EDGE_MODULE))
+
+vendor-edge-crds: ## Vendor the load balancer controller's CRDs and IAM policy and the Gateway API's CRDs (after a bump)
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	curl -sSfL -o $$tmp/lbc.zip https://proxy.golang.org/sigs.k8s.io/aws-load-balancer-controller/@v/$(ALB_CONTROLLER_MODULE).zip && \
+	curl -sSfL -o $$tmp/gw.zip https://proxy.golang.org/sigs.k8s.io/gateway-api/@v/$(GATEWAY_API_VERSION).zip && \
+	unzip -q $$tmp/lbc.zip '*/helm/aws-load-balancer-controller/*' '*/docs/install/iam_policy.json' -d $$tmp && \
+	unzip -q $$tmp/gw.zip '*/config/crd/standard/*' -d $$tmp && \
+	grep -q '^version: $(ALB_CONTROLLER_VERSION)$$' $$tmp/sigs.k8s.io/aws-load-balancer-controller@*/helm/aws-load-balancer-controller/Chart.yaml || { echo "ALB_CONTROLLER_MODULE is not the chart $(ALB_CONTROLLER_VERSION) commit"; exit 1; } && \
+	rm -rf components/aws/crds tests/crd_schemas/aws-load-balancer-controller && \
+	mkdir -p components/aws/crds/aws-load-balancer-controller-$(ALB_CONTROLLER_VERSION) components/aws/crds/gateway-api-$(GATEWAY_API_VERSION) tests/crd_schemas/aws-load-balancer-controller/$(ALB_CONTROLLER_VERSION) && \
+	cp $$tmp/sigs.k8s.io/aws-load-balancer-controller@*/docs/install/iam_policy.json tests/crd_schemas/aws-load-balancer-controller/$(ALB_CONTROLLER_VERSION)/ && \
+	cp $$tmp/sigs.k8s.io/aws-load-balancer-controller@*/helm/aws-load-balancer-controller/crds/*.yaml components/aws/crds/aws-load-balancer-controller-$(ALB_CONTROLLER_VERSION)/ && \
+	rm components/aws/crds/aws-load-balancer-controller-$(ALB_CONTROLLER_VERSION)/kustomization.yaml && \
+	cp $$tmp/sigs.k8s.io/gateway-api@*/config/crd/standard/*.yaml components/aws/crds/gateway-api-$(GATEWAY_API_VERSION)/
 
 config-docs: $(STAMP) ## Regenerate Pulumi.yaml's config block and docs/configuration.md from components/config/keys.py
 	$(BIN)/python -m components.config.reference

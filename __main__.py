@@ -31,7 +31,13 @@ from components.aws.cache import Cache, CacheArgs
 from components.aws.cluster import Cluster, ClusterArgs
 from components.aws.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from components.aws.database import Database, DatabaseArgs
-from components.aws.edge import ApiCertificate, ApiCertificateArgs, ApiDnsRecord, ApiDnsRecordArgs
+from components.aws.edge import (
+    ApiCertificate,
+    ApiCertificateArgs,
+    ApiDnsRecord,
+    ApiDnsRecordArgs,
+    gateway_load_balancer_hostname,
+)
 from components.aws.karpenter import Karpenter, KarpenterArgs
 from components.aws.kubeconfig import eks_kubeconfig_output
 from components.aws.network import Network, NetworkArgs, available_zones
@@ -95,6 +101,10 @@ def deploy_aws(s: Settings) -> Platform:
                                        cluster.certificate_authority, region,
                                        s.cluster.kubeconfig_role_arn)
     kubernetes = k8s.Provider("eks", kubeconfig=kubeconfig)
+    # Adopts what already exists: the CRDs an earlier load balancer controller chart installed.
+    crds = k8s.Provider("eks-crds", kubeconfig=kubeconfig, upsert_existing_objects=True,
+                        enable_patch_force=True)
+    ingress = s.service.ingress
     addons = ClusterAddons("addons", ClusterAddonsArgs(
         cluster_name=name, cluster=cluster.cluster_name, region=region, vpc_id=network.vpc_id,
         tags=s.tags, kubernetes_version=s.cluster.kubernetes_version,
@@ -102,7 +112,8 @@ def deploy_aws(s: Settings) -> Platform:
         service_namespace=s.service.namespace, service_account=SERVICE_ACCOUNT,
         cluster_autoscaler=not s.nodes.karpenter,
         rollouts_namespace=ROLLOUTS_NAMESPACE if s.delivery.progressive else None,
-        rollouts_service_account=ROLLOUTS_SERVICE_ACCOUNT),
+        rollouts_service_account=ROLLOUTS_SERVICE_ACCOUNT, crd_provider=crds,
+        gateway_class=ingress.gateway_class if ingress.enabled and ingress.alb_gateway else None),
         opts=pulumi.ResourceOptions(providers=[kubernetes], depends_on=[cluster]))
     ready: list[pulumi.Resource] = [addons]
     if s.nodes.karpenter:
@@ -139,7 +150,7 @@ def deploy_aws(s: Settings) -> Platform:
         push=True, registry_server=registry.server, registry_username=registry.username,
         registry_password=registry.password)).image_ref
 
-    zone = s.service.ingress.hosted_zone_id
+    zone = ingress.hosted_zone_id
     grafana_domain = s.monitoring.grafana_domain if s.monitoring.enabled else None
 
     pulumi.export("vpc_id", network.vpc_id)
@@ -150,7 +161,7 @@ def deploy_aws(s: Settings) -> Platform:
         ip_block=k8s.networking.v1.IPBlockArgs(cidr=s.network.vpc_cidr))]
     return Platform(kubernetes, database.endpoint, cache.endpoint, image_ref, ingress_peers=vpc,
                     data_peers=vpc, ready=ready,
-                    certificate_arn=certificate("api", s.service.ingress.domain, zone, s.tags),
+                    certificate_arn=certificate("api", ingress.domain, zone, s.tags),
                     grafana_certificate_arn=certificate("grafana", grafana_domain, zone, s.tags),
                     aws_region=region)
 
@@ -242,8 +253,11 @@ def dns_record(name: str, domain: str | None, zone: str | None,
 settings = load_settings()
 platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
 service = deploy_service(settings, platform)
+api_hostname = service.api_load_balancer_hostname
+if service.api_gateway and settings.service.ingress.alb_gateway:
+    api_hostname = gateway_load_balancer_hostname(settings.resource_prefix, *service.api_gateway)
 dns_record("api", settings.service.ingress.domain, settings.service.ingress.hosted_zone_id,
-           service.api_load_balancer_hostname)
+           api_hostname)
 if settings.monitoring.enabled:
     monitoring = deploy_monitoring(settings, platform, service)
     pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)

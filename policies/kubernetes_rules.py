@@ -199,11 +199,22 @@ def edge_terminates_tls(args: ResourceValidationArgs, report: ReportViolation) -
                    "certificate) or ingressCertificateArn on an ALB, ingressTlsSecret "
                    "otherwise.", None)
     elif kind == "Gateway":
+        # An ALB Gateway's certificate is in the LoadBalancerConfiguration it names (the
+        # controller ignores certificateRefs), which is checked on its own, below.
+        alb = ((spec.get("infrastructure") or {}).get("parametersRef") or {}).get(
+            "kind") == "LoadBalancerConfiguration"
         if not any(listener.get("protocol") == "HTTPS" and
-                   (listener.get("tls") or {}).get("certificateRefs")
+                   (alb or (listener.get("tls") or {}).get("certificateRefs"))
                    for listener in spec.get("listeners") or []):
-            report("This Gateway has no HTTPS listener with a certificate: set "
-                   "ingressTlsSecret.", None)
+            report("This Gateway has no HTTPS listener with a certificate: set domainName or "
+                   "ingressCertificateArn (ALB), ingressTlsSecret otherwise.", None)
+    elif kind == "LoadBalancerConfiguration":
+        if not any(listener.get("protocolPort") == "HTTPS:443"
+                   and listener.get("defaultCertificate")
+                   for listener in spec.get("listenerConfigurations") or []):
+            report("This ALB Gateway configuration has no certificate for HTTPS:443: set "
+                   "domainName (the program makes the certificate) or ingressCertificateArn.",
+                   None)
 
 
 def node_pools_have_limits(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -259,7 +270,8 @@ KUBERNETES_POLICIES = [
                     "Karpenter NodePools cap the CPU they may launch.", node_pools_have_limits,
                     severity=HIGH, remediation="Set spec.limits.cpu on the NodePool."),
     resource_policy("edge-terminates-tls",
-                    "Ingresses and Gateways terminate TLS with a managed or given certificate.",
+                    "Ingresses and Gateways (and an ALB Gateway's LoadBalancerConfiguration) "
+                    "terminate TLS with a managed or given certificate.",
                     edge_terminates_tls, severity=HIGH,
                     remediation="domainName, ingressCertificateArn or ingressTlsSecret.",
                     config={"required": {"type": "boolean", "default": True}}),

@@ -88,6 +88,9 @@ class Resource:
     """URNs of what it depends on, explicitly or through an input's Output."""
     custom: bool = True
     """A provider's resource; False for a component (which the engine never replaces)."""
+    provider: str = ""
+    """Logical name of the provider it was given explicitly (or of its package, for a
+    component's `providers`), or ""."""
 
     def __post_init__(self) -> None:
         if not self.urn:  # a resource a test builds by hand
@@ -201,7 +204,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             retain_on_delete=request["retain_on_delete"],
             delete_before_replace=request["delete_before_replace"],
             replace_on_changes=request["replace_on_changes"], aliases=request["aliases"],
-            dependency_urns=request["dependencies"], custom=request["custom"]))
+            dependency_urns=request["dependencies"], custom=request["custom"],
+            provider=request["provider"]))
         name = inputs.get("name") or args.name
         state: dict[str, Any] = {"name": name,
                                  "arn": f"arn:aws:service:{self.region}:{ACCOUNT}:{args.name}"}
@@ -270,6 +274,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:lb/getHostedZoneId:getHostedZoneId":
             # Route 53's zone for application load balancers in the region (eu-west-1's).
             return {"id": "Z32O12XQLNTSW2", "loadBalancerType": "application"}
+        if args.token == "aws:lb/getLoadBalancer:getLoadBalancer":
+            # The ALB the load balancer controller tagged for a Gateway (`namespace/name`).
+            gateway = args.args["tags"]["gateway.k8s.aws.alb/stack"].replace("/", "-")
+            return {"arn": f"arn:aws:elasticloadbalancing:{self.region}:{ACCOUNT}:"
+                           f"loadbalancer/app/k8s-{gateway}/0123456789abcdef",
+                    "dnsName": f"internal-k8s-{gateway}-0123456789.{self.region}.elb.amazonaws.com",
+                    "zoneId": "Z32O12XQLNTSW2", "loadBalancerType": "application",
+                    "id": gateway, "tags": args.args["tags"]}
         if args.token == "aws:rds/getInstance:getInstance":
             identifier = args.args["dbInstanceIdentifier"]
             return {"dbInstanceIdentifier": identifier, "id": identifier, "port": 5432,
@@ -336,6 +348,11 @@ def _alias_urns(request: Any, urn: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _provider_name(reference: str) -> str:
+    """`eks-crds` from a provider reference `urn:...::eks-crds::<id>`."""
+    return reference.split("::")[-2] if reference else ""
+
+
 def _register_recording_options(self: MockMonitor, request: Any) -> Any:
     # MockResourceArgs carries neither dependencies nor options, so they come from the request.
     with _registering:
@@ -352,6 +369,8 @@ def _register_recording_options(self: MockMonitor, request: Any) -> Any:
                 "aliases": _alias_urns(request, urn),
                 "dependencies": tuple(_engine_urns.get(d, d) for d in request.dependencies),
                 "custom": bool(request.custom),
+                "provider": _provider_name(request.provider or next(
+                    iter(dict(request.providers).values()), "")),
             }
         response = _register_resource(self, request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":

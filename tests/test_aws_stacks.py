@@ -11,7 +11,8 @@ import pytest
 from test_edge import DOMAIN
 
 from aws_rules import UNTAGGABLE
-from components.aws.cluster_addons import ALB_CONTROLLER_CHART, CLUSTER_AUTOSCALER_CHART, KEDA_CHART
+from components.aws.cluster_addons import CLUSTER_AUTOSCALER_CHART, KEDA_CHART
+from components.aws.load_balancer_controller import ALB_CONTROLLER_CHART
 from harness import Rendered, Resource, render
 
 
@@ -347,9 +348,11 @@ def test_kubeconfig_uses_aws_cli_tokens_and_is_secret(aws: Rendered) -> None:
     (user,) = kubeconfig["users"]
     assert user["user"]["exec"]["command"] == "aws"
     assert user["user"]["exec"]["args"][:2] == ["eks", "get-token"]
-    provider: Resource = aws.one("pulumi:providers:kubernetes")
-    assert json.loads(provider.inputs["kubeconfig"]) == kubeconfig
-    assert "kubeconfig" in provider.secret_paths
+    # The cluster's provider, and the one that applies the load balancer controller's CRDs.
+    for name in ("eks", "eks-crds"):
+        provider: Resource = aws.named(name, "pulumi:providers:kubernetes")
+        assert json.loads(provider.inputs["kubeconfig"]) == kubeconfig
+        assert "kubeconfig" in provider.secret_paths
 
 
 def test_connection_urls_are_secret_outputs(aws: Rendered) -> None:

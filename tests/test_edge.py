@@ -211,8 +211,6 @@ def test_switching_the_local_edge_creates_the_gateway_before_the_ingress_goes() 
 
 
 @pytest.mark.parametrize(("stack", "overrides", "expected"), [
-    ("prod", GATEWAY, "agent-platform:edge = \"gateway\" is invalid: on AWS the API is "
-                      "served through an ALB Ingress"),
     ("local", {"edge": "gateway"}, "gatewayClassName = null is invalid: edge gateway needs"),
     ("local", {"edge": "mesh"}, "allowed values are ingress, gateway"),
 ])

@@ -79,6 +79,9 @@ def component_pins() -> set[Pin]:
             if name.endswith("_CHART"):
                 chart, version, _ = ast.literal_eval(node.value)
                 pins.add(Pin(relative, chart, version))
+            elif name == "GATEWAY_API_VERSION":
+                pins.add(Pin(relative, "sigs.k8s.io/gateway-api",
+                             str(ast.literal_eval(node.value))))
             elif name == "KARPENTER_VERSION":
                 pins.add(Pin(relative, "public.ecr.aws/karpenter/karpenter",
                              str(ast.literal_eval(node.value))))

@@ -16,12 +16,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.aws.load_balancer_controller import (
+    ALB_CONTROLLER_CHART,
+    alb_controller_policy,
+    alb_gateway_class,
+    controller_crds,
+)
 from components.aws.service_account_roles import associate, pod_identity_role
 from components.labels import AWS_ROLE_ANNOTATION
 from components.versions import CLUSTER_AUTOSCALER_IMAGE_TAGS
 
 # Pinned so that a `pulumi up` months from now installs what was tested today.
-ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts")
 METRICS_SERVER_CHART = ("metrics-server", "3.13.0",
                         "https://kubernetes-sigs.github.io/metrics-server/")
 CLUSTER_AUTOSCALER_CHART = ("cluster-autoscaler", "9.56.0",
@@ -31,73 +36,6 @@ KEDA_NAMESPACE = "keda"
 ALB_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 SYSTEM_NAMESPACE = "kube-system"
-
-_ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
-
-
-def alb_controller_policy() -> dict[str, Any]:
-    """What the AWS Load Balancer Controller may do: read the VPC freely, but change only load
-    balancers, target groups and security groups that carry its own cluster tag."""
-    tagged = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
-            "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses",
-            "ec2:DescribeAvailabilityZones", "ec2:DescribeInternetGateways",
-            "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections", "ec2:DescribeSubnets",
-            "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
-            "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
-            "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools", "ec2:DescribeIpamPools",
-            "elasticloadbalancing:Describe*", "acm:ListCertificates", "acm:DescribeCertificate",
-            "iam:ListServerCertificates", "iam:GetServerCertificate",
-            "cognito-idp:DescribeUserPoolClient", "wafv2:GetWebACL",
-            "wafv2:GetWebACLForResource", "shield:GetSubscriptionState",
-            "shield:DescribeProtection"]},
-        {"Sid": "ServiceLinkedRole", "Effect": "Allow", "Resource": "*",
-         "Action": "iam:CreateServiceLinkedRole",
-         "Condition": {"StringEquals": {
-             "iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
-        {"Sid": "AttachProtections", "Effect": "Allow", "Resource": "*", "Action": [
-            "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "shield:CreateProtection",
-            "shield:DeleteProtection", "elasticloadbalancing:SetWebAcl"]},
-        {"Sid": "CreateOwnedSecurityGroups", "Effect": "Allow", "Resource": "*",
-         "Action": ["ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-                    "ec2:RevokeSecurityGroupIngress"]},
-        {"Sid": "TagNewSecurityGroups", "Effect": "Allow",
-         "Resource": "arn:aws:ec2:*:*:security-group/*", "Action": "ec2:CreateTags",
-         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}}},
-        {"Sid": "ChangeOwnedSecurityGroups", "Effect": "Allow", "Resource": "*",
-         "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"],
-         "Condition": tagged},
-        {"Sid": "CreateLoadBalancers", "Effect": "Allow", "Resource": "*",
-         "Action": ["elasticloadbalancing:CreateLoadBalancer",
-                    "elasticloadbalancing:CreateTargetGroup"],
-         "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": list(_ELB_CLUSTER_TAGS)}}},
-        {"Sid": "ManageListeners", "Effect": "Allow", "Resource": "*", "Action": [
-            "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
-            "elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyListenerAttributes",
-            "elasticloadbalancing:AddListenerCertificates",
-            "elasticloadbalancing:RemoveListenerCertificates",
-            "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule",
-            "elasticloadbalancing:ModifyRule"]},
-        {"Sid": "TagLoadBalancers", "Effect": "Allow", "Action": [
-            "elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
-         "Resource": ["arn:aws:elasticloadbalancing:*:*:loadbalancer/*",
-                      "arn:aws:elasticloadbalancing:*:*:targetgroup/*",
-                      "arn:aws:elasticloadbalancing:*:*:listener/*",
-                      "arn:aws:elasticloadbalancing:*:*:listener-rule/*"]},
-        {"Sid": "ChangeOwnedLoadBalancers", "Effect": "Allow", "Resource": "*",
-         "Condition": tagged, "Action": [
-             "elasticloadbalancing:ModifyLoadBalancerAttributes",
-             "elasticloadbalancing:SetIpAddressType", "elasticloadbalancing:SetSecurityGroups",
-             "elasticloadbalancing:SetSubnets", "elasticloadbalancing:DeleteLoadBalancer",
-             "elasticloadbalancing:ModifyTargetGroup",
-             "elasticloadbalancing:ModifyTargetGroupAttributes",
-             "elasticloadbalancing:DeleteTargetGroup"]},
-        {"Sid": "RegisterPodTargets", "Effect": "Allow",
-         "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
-         "Action": ["elasticloadbalancing:RegisterTargets",
-                    "elasticloadbalancing:DeregisterTargets"]},
-    ]}
 
 
 # Argo Rollouts' `--aws-verify-target-group`: it reads the ALB back after each traffic shift
@@ -152,6 +90,11 @@ class ClusterAddonsArgs:
     """Where the Argo Rollouts controller runs (canary releases): its service account gets a
     read-only view of the load balancers, to verify each traffic shift on the ALB."""
     rollouts_service_account: str = ""
+    crd_provider: k8s.Provider | None = None
+    """The provider the load balancer controller's CRDs are applied with: one that adopts the
+    CRDs an earlier chart install made (components/aws/load_balancer_controller.py)."""
+    gateway_class: str | None = None
+    """With `edge: gateway`: the name of the ALB GatewayClass to create."""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -170,6 +113,8 @@ class ClusterAddons(pulumi.ComponentResource):
 
         alb = self._pod_identity("alb-controller", SYSTEM_NAMESPACE, ALB_SERVICE_ACCOUNT,
                                  alb_controller_policy())
+        crds = controller_crds(f"{name}-alb-controller-crds", args.crd_provider,
+                               pulumi.ResourceOptions(parent=self))
         self.alb_controller = self._release(ALB_CONTROLLER_CHART, {
             "clusterName": args.cluster_name,
             "region": args.region,
@@ -180,7 +125,11 @@ class ClusterAddons(pulumi.ComponentResource):
             # Services of type LoadBalancer are not how traffic enters this platform.
             "enableServiceMutatorWebhook": False,
             "podDisruptionBudget": {"maxUnavailable": 1},
-        }, depends_on=[alb])
+        }, depends_on=[alb, crds], skip_crds=True)
+        if args.gateway_class:
+            alb_gateway_class(f"{name}-alb-gateway-class", args.gateway_class,
+                              pulumi.ResourceOptions(parent=self,
+                                                     depends_on=[self.alb_controller]))
         self._release(METRICS_SERVER_CHART, {
             "replicas": 2,
             "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
@@ -241,10 +190,11 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def _release(self, chart: tuple[str, str, str], values: Mapping[str, Any],
                  namespace: str = SYSTEM_NAMESPACE,
-                 depends_on: Sequence[pulumi.Resource] = ()) -> k8s.helm.v3.Release:
+                 depends_on: Sequence[pulumi.Resource] = (),
+                 skip_crds: bool = False) -> k8s.helm.v3.Release:
         chart_name, version, repo = chart
         return controller_release(f"{self._name}-{chart_name}", chart_name, version, repo,
-                                  values=values, namespace=namespace,
+                                  values=values, namespace=namespace, skip_crds=skip_crds,
                                   opts=pulumi.ResourceOptions(parent=self,
                                                               depends_on=list(depends_on)))
 

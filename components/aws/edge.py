@@ -1,12 +1,12 @@
 """The API's name on AWS (`domainName` in the Route 53 zone `hostedZoneId`): its ACM
 certificate, validated in DNS, and the alias record pointing the name at the ALB.
 
-The alias record is written from the Ingress's address by the program, not by external-dns: it
-is a resource of the stack, so `pulumi preview` shows it and the policy pack sees it; the
-program writes two records in one zone, and nothing in the cluster holds Route 53 permissions.
-The load balancer controller creates the ALB when the Ingress appears, and pulumi-kubernetes
-waits for an ALB Ingress to get its address, so the record follows the Ingress in one
-`pulumi up`.
+The alias record is written from the load balancer's address by the program, not by
+external-dns: it is a resource of the stack, so `pulumi preview` shows it and the policy pack
+sees it; the program writes two records in one zone, and nothing in the cluster holds Route 53
+permissions. The load balancer controller creates the ALB when the Ingress or Gateway appears;
+pulumi-kubernetes waits for an ALB Ingress to get its address (and for a Gateway to be
+Programmed), so the record follows in one `pulumi up`.
 """
 
 from __future__ import annotations
@@ -59,12 +59,27 @@ class ApiCertificate(pulumi.ComponentResource):
         self.register_outputs({"certificate_arn": self.certificate_arn})
 
 
+# The tags the load balancer controller puts on a Gateway's ALB (its tracking provider).
+_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+_GATEWAY_TAG = "gateway.k8s.aws.alb/stack"
+
+
+def gateway_load_balancer_hostname(cluster_name: str, gateway: str,
+                                   after: pulumi.Resource) -> pulumi.Output[str]:
+    """The DNS name of the ALB the controller made for the Gateway `namespace/name` (a
+    Gateway's status is not an output pulumi-kubernetes gives), read once the Gateway is
+    Programmed; unknown in a preview that creates the Gateway."""
+    return aws.lb.get_load_balancer_output(
+        tags={_CLUSTER_TAG: cluster_name, _GATEWAY_TAG: gateway},
+        opts=pulumi.InvokeOutputOptions(depends_on=[after])).dns_name
+
+
 @dataclass(frozen=True, kw_only=True)
 class ApiDnsRecordArgs:
     domain_name: str
     hosted_zone_id: str
     load_balancer_hostname: pulumi.Input[str]
-    """The ALB's DNS name, from the Ingress's status."""
+    """The ALB's DNS name, from the Ingress's status or the Gateway's load balancer."""
 
 
 class ApiDnsRecord(pulumi.ComponentResource):

@@ -176,12 +176,14 @@ KEYS: tuple[Key, ...] = (
         "classes; ALB traffic is admitted from the VPC CIDR).", "kube-system"),
     Key("edge", "string",
         "How traffic reaches the API: `ingress` (an Ingress of ingressClassName) or `gateway` "
-        "(a Gateway API Gateway and HTTPRoute of gatewayClassName, with the same host and TLS "
-        "Secret; local stack). ingressEnabled turns either on.", "ingress"),
+        "(a Gateway API Gateway and HTTPRoutes of gatewayClassName, with the same host, TLS, "
+        "health checks and timeouts: on AWS an ALB of the load balancer controller, with "
+        "ingressClassName alb). ingressEnabled turns either on.", "ingress"),
     Key("gatewayClassName", "string",
-        "With edge gateway: the GatewayClass of the cluster's Gateway API implementation "
-        "(Envoy Gateway `eg`, Traefik `traefik`, Istio `istio`, ...). Its proxies' namespace "
-        "is ingressControllerNamespace.", ""),
+        "With edge gateway: on AWS (ingressClassName alb) the name of the ALB GatewayClass the "
+        "program creates, e.g. `alb`; locally the GatewayClass of the cluster's Gateway API "
+        "implementation (Envoy Gateway `eg`, Traefik `traefik`, Istio `istio`, ...), whose "
+        "proxies' namespace is ingressControllerNamespace.", ""),
     *DELIVERY_KEYS,
     Key("serviceAccountRoleArn", "string",
         "IAM role for the service's pods through EKS Pod Identity (AWS stacks; optional, the "

@@ -61,6 +61,11 @@ class IngressSettings:
         return self.class_name == "alb"
 
     @property
+    def alb_gateway(self) -> bool:
+        """`edge: gateway` served by an ALB: the program makes the GatewayClass."""
+        return self.edge == "gateway" and self.alb
+
+    @property
     def tls(self) -> bool:
         return bool(self.certificate_arn or self.domain if self.alb else self.tls_secret)
 
@@ -200,8 +205,10 @@ def _ingress(r: ConfigReader, prod: bool) -> IngressSettings:
     gateway_class = r.optional_matching("gatewayClassName", K8S_NAME,
                                         "a GatewayClass name such as eg")
     if edge == "gateway" and enabled and not gateway_class:
-        r.fail("gatewayClassName", None, "edge gateway needs the GatewayClass of the cluster's "
-                                         "Gateway API implementation, e.g. eg or traefik")
+        r.fail("gatewayClassName", None, "edge gateway needs a GatewayClass name: with "
+                                         "ingressClassName alb the one the program creates for "
+                                         "the ALB (e.g. alb), otherwise your cluster's Gateway "
+                                         "API implementation's (e.g. eg or traefik)")
     ingress = IngressSettings(enabled, class_name, host, scheme, certificate, tls_secret,
                               controller, domain, zone, edge, gateway_class)
     if prod and enabled and not ingress.tls:

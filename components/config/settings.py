@@ -126,10 +126,10 @@ def parse_settings(raw: Mapping[str, str], *, project: str, stack: str,
     elif service.ingress.domain and not service.ingress.alb:
         r.fail("domainName", service.ingress.domain, "the program's certificate and DNS record "
                "are for an ALB: set ingressClassName to alb, or leave domainName empty")
-    if service.ingress.edge == "gateway" and on_aws(environment):
-        r.fail("edge", "gateway", "on AWS the API is served through an ALB Ingress: the pinned "
-               "AWS Load Balancer Controller (chart 1.14, controller 2.14) has ALB Gateway "
-               "support only as a beta, not for production; use ingress")
+    if service.ingress.alb_gateway and not on_aws(environment):
+        r.fail("ingressClassName", "alb", "an ALB Gateway needs the AWS Load Balancer "
+               "Controller of an AWS stack: name the local cluster's GatewayClass with "
+               "gatewayClassName and an IngressClass other than alb")
     if service.ingress.domain and monitoring.grafana_host:
         r.fail("grafanaIngressHost", monitoring.grafana_host,
                "the certificate domainName makes covers the API's name only: set "

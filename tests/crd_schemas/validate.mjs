@@ -4,6 +4,7 @@
 import { AnalysisTemplate } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate";
 import { Rollout } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout";
 import { Gateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
+import { GatewayClass } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/GatewayClass";
 import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
 import { TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication";
@@ -15,6 +16,7 @@ const MODELS = {
   "argoproj.io/v1alpha1/AnalysisTemplate": AnalysisTemplate,
   "argoproj.io/v1alpha1/Rollout": Rollout,
   "gateway.networking.k8s.io/v1/Gateway": Gateway,
+  "gateway.networking.k8s.io/v1/GatewayClass": GatewayClass,
   "gateway.networking.k8s.io/v1/HTTPRoute": HTTPRoute,
   "keda.sh/v1alpha1/ScaledObject": ScaledObject,
   "keda.sh/v1alpha1/TriggerAuthentication": TriggerAuthentication,

@@ -20,7 +20,7 @@ from components.kubernetes.service.context import (
 )
 from components.kubernetes.service.environment import environment
 from components.kubernetes.service.exposure import api_ingress, api_service, api_url
-from components.kubernetes.service.gateway import api_gateway
+from components.kubernetes.service.gateway import ApiGateway, api_gateway
 from components.kubernetes.service.network_policies import (
     ServiceNetworkPolicies,
     ServiceNetworkPoliciesArgs,
@@ -49,6 +49,8 @@ class AgentService(pulumi.ComponentResource):
     """The API's public URL when an Ingress with a host is configured."""
     api_load_balancer_hostname: pulumi.Output[str] | None
     """The address the Ingress controller gave the Ingress (the ALB's DNS name on AWS)."""
+    api_gateway: ApiGateway | None
+    """With `edge: gateway`: the Gateway, whose ALB the DNS record finds by its tags."""
 
     def __init__(self, name: str, args: AgentServiceArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -109,8 +111,10 @@ class AgentService(pulumi.ComponentResource):
                 # made them, not before.
                 backend, after = rollouts.ingress_backend, [gate]
         self.api_load_balancer_hostname: pulumi.Output[str] | None = None
+        self.api_gateway: ApiGateway | None = None
         if s.ingress.enabled and s.ingress.edge == "gateway":
-            api_gateway(ctx, backend[0])
+            self.api_gateway = ApiGateway(f"{s.namespace}/{NAME}-api",
+                                          api_gateway(ctx, backend[0]))
         elif s.ingress.enabled:
             self.api_load_balancer_hostname = api_ingress(ctx, *backend, after=after)
         autoscale(ctx, api_target, worker_target, env.secret_name)
