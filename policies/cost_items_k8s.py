@@ -1,5 +1,6 @@
 """Priced items behind Kubernetes objects and the remaining AWS ones (cost_model.py): load
-balancers the controller makes for ALB Ingresses, EBS volumes behind claims, logs, keys, ECR."""
+balancers the controller makes for ALB Ingresses and ALB Gateways, EBS volumes behind claims,
+logs, keys, ECR."""
 
 from __future__ import annotations
 
@@ -12,6 +13,26 @@ from cost_model import Priced, Pricer, gigabytes, of_type
 ALB_GROUP = "alb.ingress.kubernetes.io/group.name"
 ALB_SCHEME = "alb.ingress.kubernetes.io/scheme"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+ALB_GATEWAY_CONFIG = "kubernetes:gateway.k8s.aws/v1beta1:LoadBalancerConfiguration"
+
+
+def _alb_gateways(resources: list[Priced]) -> dict[str, str]:
+    """Gateway name -> scheme, for each Gateway that names a LoadBalancerConfiguration: the load
+    balancer controller makes one ALB per such Gateway (its scheme defaults to internal)."""
+    schemes = {((c.props.get("metadata") or {}).get("namespace"),
+                (c.props.get("metadata") or {}).get("name")):
+               (c.props.get("spec") or {}).get("scheme") or "internal"
+               for c in of_type(resources, ALB_GATEWAY_CONFIG)}
+    found = {}
+    for gateway in of_type(resources, GATEWAY):
+        metadata = gateway.props.get("metadata") or {}
+        ref = ((gateway.props.get("spec") or {}).get("infrastructure") or {}).get(
+            "parametersRef") or {}
+        key = (metadata.get("namespace"), ref.get("name"))
+        if ref.get("kind") == "LoadBalancerConfiguration" and key in schemes:
+            found[f"gateway {metadata.get('name') or gateway.name}"] = schemes[key]
+    return found
 
 
 def load_balancers(p: Pricer, resources: list[Priced]) -> None:
@@ -22,6 +43,7 @@ def load_balancers(p: Pricer, resources: list[Priced]) -> None:
         annotations = (ingress.props.get("metadata") or {}).get("annotations") or {}
         groups.setdefault(annotations.get(ALB_GROUP) or ingress.name,
                           annotations.get(ALB_SCHEME, "internal"))
+    groups.update(_alb_gateways(resources))
     public_subnets = sum(1 for s in of_type(resources, "aws:ec2/subnet:Subnet")
                          if s.props.get("mapPublicIpOnLaunch"))
     for group, scheme in sorted(groups.items()):

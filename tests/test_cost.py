@@ -248,3 +248,17 @@ def test_the_preview_posts_the_cost_of_base_and_head_beside_the_diff() -> None:
     assert steps.index(post) < next(i for i, s in enumerate(steps)
                                     if "pulumi/actions" in s.get("uses", ""))
     assert Path(ROOT / "Makefile").read_text().count("python -m cost") == 2
+
+
+def test_an_alb_gateway_is_priced_as_the_ingress_it_replaces() -> None:
+    ingress, gateway = (stack_cost("dev"), stack_cost("dev", {"edge": "gateway",
+                                                              "gatewayClassName": "alb"}))
+    def albs(cost: dict[str, Any]) -> dict[str, float]:
+        return {line["item"]: line["monthly"] for line in cost["lines"]
+                if line["item"].startswith("ALB")}
+
+    assert albs(ingress) == {"ALB agent-api (internal)": 18.40,
+                             "ALB agent-api: capacity units": 2.92}
+    assert albs(gateway) == {"ALB gateway agent-service-api (internal)": 18.40,
+                             "ALB gateway agent-service-api: capacity units": 2.92}
+    assert gateway["monthly_total_usd"] == pytest.approx(ingress["monthly_total_usd"])
