@@ -254,7 +254,7 @@ settings = load_settings()
 platform = deploy_aws(settings) if settings.on_aws else deploy_local(settings)
 service = deploy_service(settings, platform)
 api_hostname = service.api_load_balancer_hostname
-if service.api_gateway and settings.service.ingress.alb_gateway:
+if service.api_gateway and settings.service.ingress.alb_gateway and settings.service.ingress.domain:
     api_hostname = gateway_load_balancer_hostname(settings.resource_prefix, *service.api_gateway)
 dns_record("api", settings.service.ingress.domain, settings.service.ingress.hosted_zone_id,
            api_hostname)

@@ -249,3 +249,14 @@ def test_releases_behind_the_gateway_weigh_by_replicas(delivery: str) -> None:
 def test_aws_gateway_config_errors_name_the_key(stack: str, overrides: dict[str, Any],
                                                 expected: str) -> None:
     assert expected in config_error(stack, **overrides)
+
+
+def test_without_a_domain_the_gateway_gets_no_record_and_no_lookup() -> None:
+    dev = render("dev", GATEWAY)
+    assert dev.one(f"{GW}Gateway").inputs["spec"]["listeners"] == [
+        {"name": "http", "protocol": "HTTP", "port": 80,
+         "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    assert "listenerConfigurations" not in dev.one(f"{LBC}LoadBalancerConfiguration").inputs[
+        "spec"]
+    assert not dev.of_type(RECORD)
+    assert "aws:lb/getLoadBalancer:getLoadBalancer" not in {token for token, _ in dev.invokes}
