@@ -195,7 +195,8 @@ def test_the_controller_may_do_what_its_release_needs() -> None:
 
 
 def test_prod_gateways_must_terminate_tls(prod: Rendered) -> None:
-    assert evaluate(prod).violations["edge-terminates-tls"] == []
+    # The whole pack passes the ALB Gateway stack (the GatewayClass and configurations too).
+    assert {rule: v for rule, v in evaluate(prod).violations.items() if v} == {}
     config = prod.one(f"{LBC}LoadBalancerConfiguration")
     bare = type(config)(config.type, config.name, {**config.inputs, "spec": {
         k: v for k, v in config.inputs["spec"].items() if k != "listenerConfigurations"}},
