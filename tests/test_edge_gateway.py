@@ -144,12 +144,16 @@ def test_the_vendored_crds_are_the_pinned_releases() -> None:
     assert versions == GATEWAY_API_VERSION
 
 
-def _crd_validator(kind: str) -> jsonschema.Draft7Validator:
-    for path in CRD_DIRECTORIES[0].glob("*.yaml"):
-        for crd in yaml.safe_load_all(path.read_text()):
-            if crd and crd["spec"]["names"]["kind"] == kind:
-                (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1beta1"]
-                return jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"])
+def _crd_validator(kind: str, version: str = "v1beta1") -> jsonschema.Draft7Validator:
+    """The schema of `kind` in the CRDs the program applies (the exact ones the API server will
+    hold); CEL rules are not evaluated."""
+    for directory in CRD_DIRECTORIES:
+        for path in directory.glob("*.yaml"):
+            for crd in yaml.safe_load_all(path.read_text()):
+                if crd and crd["kind"] == "CustomResourceDefinition" and \
+                        crd["spec"]["names"]["kind"] == kind:
+                    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+                    return jsonschema.Draft7Validator(served["schema"]["openAPIV3Schema"])
     raise AssertionError(f"no CRD for {kind}")
 
 
@@ -173,6 +177,13 @@ def test_the_gateway_objects_are_valid_gateway_api(prod: Rendered) -> None:
     assert sorted(o["kind"] for o in objects) == ["Gateway", "GatewayClass", "HTTPRoute",
                                                   "HTTPRoute"]
     assert [r for r in validate_custom(objects) if r["error"]] == []
+    # And against the v1.5.1 CRDs the program installs.
+    for obj in objects:
+        errors = [e.message for e in _crd_validator(obj["kind"], "v1").iter_errors(obj)]
+        assert errors == [], obj["kind"]
+    gateway = next(o for o in objects if o["kind"] == "Gateway")
+    assert list(_crd_validator("Gateway", "v1").iter_errors(
+        {**gateway, "spec": {**gateway["spec"], "gatewayClassName": None}}))
 
 
 def _actions(policy: dict[str, Any]) -> set[str]:
