@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.load_balancer_controller import ALB_GATEWAY_TAG, CLUSTER_TAG
+
 # Long enough for resolvers to follow a changed validation record within minutes; the
 # certificate is validated once and then renewed by ACM through the same record.
 VALIDATION_RECORD_TTL = 300
@@ -59,18 +61,13 @@ class ApiCertificate(pulumi.ComponentResource):
         self.register_outputs({"certificate_arn": self.certificate_arn})
 
 
-# The tags the load balancer controller puts on a Gateway's ALB (its tracking provider).
-_CLUSTER_TAG = "elbv2.k8s.aws/cluster"
-_GATEWAY_TAG = "gateway.k8s.aws.alb/stack"
-
-
 def gateway_load_balancer_hostname(cluster_name: str, gateway: str,
                                    after: pulumi.Resource) -> pulumi.Output[str]:
     """The DNS name of the ALB the controller made for the Gateway `namespace/name` (a
     Gateway's status is not an output pulumi-kubernetes gives), read once the Gateway is
     Programmed; unknown in a preview that creates the Gateway."""
     return aws.lb.get_load_balancer_output(
-        tags={_CLUSTER_TAG: cluster_name, _GATEWAY_TAG: gateway},
+        tags={CLUSTER_TAG: cluster_name, ALB_GATEWAY_TAG: gateway},
         opts=pulumi.InvokeOutputOptions(depends_on=[after])).dns_name
 
 

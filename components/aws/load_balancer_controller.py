@@ -18,6 +18,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.manifests import GATEWAY_API, vendored_files
+
 ALB_CONTROLLER_CHART = ("aws-load-balancer-controller", "3.2.2",
                         "https://aws.github.io/eks-charts")
 # The controller's Go module has no /v3 path, so the module proxy serves its v3 commits as
@@ -27,15 +29,15 @@ ALB_CONTROLLER_MODULE = "v0.0.0-20260423195125-93ff3b5fdaad"
 GATEWAY_API_VERSION = "v1.5.1"
 ALB_GATEWAY_CONTROLLER = "gateway.k8s.aws/alb"
 """The `controllerName` of GatewayClasses the controller provisions ALBs for."""
-GATEWAY_API = "gateway.networking.k8s.io/v1"
-ALB_GATEWAY_API = "gateway.k8s.aws/v1beta1"
+# The tags the controller puts on what it makes: its cluster, and for a Gateway's ALB the
+# Gateway's `namespace/name` (its tracking provider, pkg/deploy/tracking/provider.go).
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+ALB_GATEWAY_TAG = "gateway.k8s.aws.alb/stack"
 
 CRD_ROOT = Path(__file__).parent / "crds"
 CRD_DIRECTORIES = (CRD_ROOT / f"aws-load-balancer-controller-{ALB_CONTROLLER_CHART[1]}",
                    CRD_ROOT / f"gateway-api-{GATEWAY_API_VERSION}")
-_PROJECT_ROOT = Path(__file__).parents[2]
-
-_ELB_CLUSTER_TAGS = ("elbv2.k8s.aws/cluster", "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
+_ELB_CLUSTER_TAGS = (CLUSTER_TAG, "ingress.k8s.aws/cluster", "service.k8s.aws/cluster")
 
 
 def alb_controller_policy() -> dict[str, Any]:
@@ -45,7 +47,7 @@ def alb_controller_policy() -> dict[str, Any]:
     The release's own policy (docs/install/iam_policy.json) less WAF Classic (`waf-regional:*`,
     retired by AWS), with `elasticloadbalancing:Describe*` for its list of describes; a test
     compares the two."""
-    tagged = {"Null": {"aws:ResourceTag/elbv2.k8s.aws/cluster": "false"}}
+    tagged = {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
     return {"Version": "2012-10-17", "Statement": [
         {"Sid": "Discover", "Effect": "Allow", "Resource": "*", "Action": [
             "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses",
@@ -115,10 +117,8 @@ def controller_crds(name: str, provider: k8s.Provider | None,
     """The controller's and the Gateway API's CRDs, applied through `provider`: one that adopts
     objects that already exist (`upsert_existing_objects`, forcing field conflicts), because
     the chart's first install made the controller's CRDs on every running stack."""
-    files = [str(path.relative_to(_PROJECT_ROOT))
-             for directory in CRD_DIRECTORIES for path in sorted(directory.glob("*.yaml"))]
     return k8s.yaml.v2.ConfigGroup(
-        name, files=files,
+        name, files=vendored_files(CRD_DIRECTORIES),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
             provider=provider, retain_on_delete=True)))
 

@@ -28,6 +28,7 @@ from components.kubernetes.peers import (
     ports,
 )
 from components.labels import PLATFORM_LABELS, PSA_RESTRICTED
+from components.manifests import vendored_files
 
 ROLLOUTS_VERSION = "v1.10.2"
 ROLLOUTS_IMAGE = "quay.io/argoproj/argo-rollouts:v1.10.2"
@@ -37,7 +38,6 @@ ROLLOUTS_SERVICE_ACCOUNT = CONTROLLER
 METRICS_PORT = 8090
 PROMETHEUS_PORT = 9090
 CRD_DIRECTORY = Path(__file__).parent / "rollouts_crds" / ROLLOUTS_VERSION
-PROJECT_ROOT = Path(__file__).parents[2]
 _LABELS = {"app.kubernetes.io/name": CONTROLLER, "app.kubernetes.io/component": "controller",
            **PLATFORM_LABELS}
 _SELECTOR = {"app.kubernetes.io/name": CONTROLLER}
@@ -98,12 +98,8 @@ class RolloutsController(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:rollouts_controller:RolloutsController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # Relative to the project, where Pulumi runs the program: the same input from every
-        # checkout.
         self.crds = k8s.yaml.v2.ConfigGroup(
-            f"{name}-crds", files=[str(p.relative_to(PROJECT_ROOT))
-                                   for p in sorted(CRD_DIRECTORY.glob("*.yaml"))],
-            opts=child)
+            f"{name}-crds", files=vendored_files([CRD_DIRECTORY]), opts=child)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=ROLLOUTS_NAMESPACE, labels={**PSA_RESTRICTED, **PLATFORM_LABELS}),
