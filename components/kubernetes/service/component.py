@@ -113,8 +113,7 @@ class AgentService(pulumi.ComponentResource):
         self.api_load_balancer_hostname: pulumi.Output[str] | None = None
         self.api_gateway: ApiGateway | None = None
         if s.ingress.enabled and s.ingress.edge == "gateway":
-            self.api_gateway = ApiGateway(f"{s.namespace}/{NAME}-api",
-                                          api_gateway(ctx, backend[0]))
+            self.api_gateway = api_gateway(ctx, backend[0])
         elif s.ingress.enabled:
             self.api_load_balancer_hostname = api_ingress(ctx, *backend, after=after)
         autoscale(ctx, api_target, worker_target, env.secret_name)

@@ -21,9 +21,8 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.alb import alb_gateway_configuration, alb_target_group_configuration
 from components.kubernetes.service.context import NAME, ServiceContext
+from components.manifests import ALB_GATEWAY_API, GATEWAY_API
 
-API_VERSION = "gateway.networking.k8s.io/v1"
-ALB_API_VERSION = "gateway.k8s.aws/v1beta1"
 # pulumi-kubernetes: the Gateway is ready when its controller reports it Programmed (for the
 # same generation: Gateway conditions carry observedGeneration as an integer).
 WAIT_FOR_PROGRAMMED = {"pulumi.com/waitFor": "condition=Programmed"}
@@ -52,22 +51,22 @@ def _alb_configurations(ctx: ServiceContext, gateway_name: str,
     """The ALB's and its target group's settings; returns the Gateway's `infrastructure`."""
     ingress = ctx.settings.ingress
     k8s.apiextensions.CustomResource(
-        f"{ctx.name}-api-load-balancer", api_version=ALB_API_VERSION,
+        f"{ctx.name}-api-load-balancer", api_version=ALB_GATEWAY_API,
         kind="LoadBalancerConfiguration", metadata=ctx.metadata("api", name=gateway_name),
         spec=alb_gateway_configuration(ingress.scheme,
                                        ctx.args.certificate_arn or ingress.certificate_arn,
                                        ctx.args.aws_tags),
         opts=ctx.child())
     k8s.apiextensions.CustomResource(
-        f"{ctx.name}-api-target-group", api_version=ALB_API_VERSION,
+        f"{ctx.name}-api-target-group", api_version=ALB_GATEWAY_API,
         kind="TargetGroupConfiguration", metadata=ctx.metadata("api", name=service_name),
         spec=alb_target_group_configuration(service_name), opts=ctx.child())
     return {"parametersRef": {"group": "gateway.k8s.aws", "kind": "LoadBalancerConfiguration",
                               "name": gateway_name}}
 
 
-def api_gateway(ctx: ServiceContext, service_name: str) -> k8s.apiextensions.CustomResource:
-    """The Gateway and its routes; returns the Gateway (its name is `NAME-api`)."""
+def api_gateway(ctx: ServiceContext, service_name: str) -> ApiGateway:
+    """The Gateway and its routes."""
     ingress = ctx.settings.ingress
     gateway_name = f"{NAME}-api"
     spec: dict[str, Any] = {"gatewayClassName": ingress.gateway_class}
@@ -81,7 +80,7 @@ def api_gateway(ctx: ServiceContext, service_name: str) -> k8s.apiextensions.Cus
         spec["listeners"].append(_listener("https", "HTTPS", 443, ingress.host,
                                            None if ingress.alb else ingress.tls_secret))
     gateway = k8s.apiextensions.CustomResource(
-        f"{ctx.name}-api-gateway", api_version=API_VERSION, kind="Gateway",
+        f"{ctx.name}-api-gateway", api_version=GATEWAY_API, kind="Gateway",
         metadata=ctx.metadata("api", name=gateway_name, annotations=annotations),
         spec=spec, opts=ctx.child())
     hostnames = {"hostnames": [ingress.host]} if ingress.host else {}
@@ -90,17 +89,17 @@ def api_gateway(ctx: ServiceContext, service_name: str) -> k8s.apiextensions.Cus
     after = ctx.child(depends_on=[gateway])
     if ingress.tls:
         k8s.apiextensions.CustomResource(
-            f"{ctx.name}-api-redirect", api_version=API_VERSION, kind="HTTPRoute",
+            f"{ctx.name}-api-redirect", api_version=GATEWAY_API, kind="HTTPRoute",
             metadata=ctx.metadata("api"),
             spec={"parentRefs": [{"name": gateway_name, "sectionName": "http"}], **hostnames,
                   "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {
                       "scheme": "https", "statusCode": 301}}]}]},
             opts=after)
     k8s.apiextensions.CustomResource(
-        f"{ctx.name}-api-route", api_version=API_VERSION, kind="HTTPRoute",
+        f"{ctx.name}-api-route", api_version=GATEWAY_API, kind="HTTPRoute",
         metadata=ctx.metadata("api"),
         spec={"parentRefs": [{"name": gateway_name,
                               "sectionName": "https" if ingress.tls else "http"}],
               **hostnames, "rules": [forward]},
         opts=after)
-    return gateway
+    return ApiGateway(f"{ctx.settings.namespace}/{gateway_name}", gateway)
