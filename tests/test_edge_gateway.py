@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from crd_validation import crd_validator
 from plan import plan, summary
 from test_config import config_error
 
@@ -145,16 +146,8 @@ def test_the_vendored_crds_are_the_pinned_releases() -> None:
 
 
 def _crd_validator(kind: str, version: str = "v1beta1") -> jsonschema.Draft7Validator:
-    """The schema of `kind` in the CRDs the program applies (the exact ones the API server will
-    hold); CEL rules are not evaluated."""
-    for directory in CRD_DIRECTORIES:
-        for path in directory.glob("*.yaml"):
-            for crd in yaml.safe_load_all(path.read_text()):
-                if crd and crd["kind"] == "CustomResourceDefinition" and \
-                        crd["spec"]["names"]["kind"] == kind:
-                    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
-                    return jsonschema.Draft7Validator(served["schema"]["openAPIV3Schema"])
-    raise AssertionError(f"no CRD for {kind}")
+    """`kind` in the CRDs the program applies (the exact ones the API server will hold)."""
+    return crd_validator([p for d in CRD_DIRECTORIES for p in d.glob("*.yaml")], version, kind)
 
 
 @pytest.mark.parametrize("kind", ["LoadBalancerConfiguration", "TargetGroupConfiguration"])

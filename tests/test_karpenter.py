@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
-import yaml
+from crd_validation import crd_validator
 from plan import plan, summary
 
 from components.aws.karpenter import KARPENTER_VERSION, controller_policy
@@ -28,10 +27,8 @@ def prod() -> Rendered:
     return render("prod", KARPENTER)
 
 
-def schema(file: str) -> dict[str, Any]:
-    crd = yaml.safe_load((CRDS / KARPENTER_VERSION / file).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    return dict(version["schema"]["openAPIV3Schema"])
+def schema(file: str) -> jsonschema.Draft7Validator:
+    return crd_validator([CRDS / KARPENTER_VERSION / file], "v1")
 
 
 def test_the_vendored_crds_are_the_pinned_release() -> None:
@@ -43,7 +40,7 @@ def test_the_vendored_crds_are_the_pinned_release() -> None:
     (NODE_CLASS, "karpenter.k8s.aws_ec2nodeclasses.yaml")])
 def test_pools_and_node_class_are_valid_for_the_pinned_release(
         prod: Rendered, type_: str, file: str) -> None:
-    validator = jsonschema.Draft7Validator(schema(file))
+    validator = schema(file)
     objects = prod.of_type(type_)
     assert objects
     for obj in objects:

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from crd_validation import crd_validator
 from plan import plan, summary
 
 from components.kubernetes.rollouts_controller import (
@@ -35,10 +36,8 @@ def prod() -> Rendered:
     return render("prod", DOMAIN)
 
 
-def crd_schema(file: str) -> dict[str, Any]:
-    crd = yaml.safe_load((CRD_DIRECTORY / file).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
-    return dict(version["schema"]["openAPIV3Schema"])
+def crd_schema(file: str) -> jsonschema.Draft7Validator:
+    return crd_validator([CRD_DIRECTORY / file], "v1alpha1")
 
 
 def body(resource: Resource) -> dict[str, Any]:
@@ -61,7 +60,7 @@ def test_the_vendored_crds_are_the_pinned_release() -> None:
                                              (TEMPLATE, "analysis-template-crd.yaml")])
 def test_rollouts_and_templates_are_valid_for_the_pinned_release(
         prod: Rendered, type_: str, file: str) -> None:
-    validator = jsonschema.Draft7Validator(crd_schema(file))
+    validator = crd_schema(file)
     objects = prod.of_type(type_)
     assert len(objects) == 2
     for obj in objects:
@@ -274,7 +273,7 @@ def test_blue_green_templates_are_valid_and_probe_through_the_network_policies(
     templates = {t.inputs["metadata"]["name"]: t for t in blue_green.of_type(TEMPLATE)}
     assert set(templates) == {"agent-service-api-preview", "agent-service-api-promoted",
                               "agent-service-worker-canary"}
-    validator = jsonschema.Draft7Validator(crd_schema("analysis-template-crd.yaml"))
+    validator = crd_schema("analysis-template-crd.yaml")
     for template in templates.values():
         assert [e.message for e in validator.iter_errors(body(template))] == []
     # And against @kubernetes-models/argo-rollouts, as every shipped stack's are.
