@@ -37,6 +37,14 @@ def resource_policy(
         if config else None)
 
 
+def alb_gateway_configuration(gateway: Mapping[str, Any]) -> str | None:
+    """The name of the LoadBalancerConfiguration a Gateway's props name: the AWS Load Balancer
+    Controller's ALB settings, certificate included. None for any other Gateway."""
+    ref = (((gateway.get("spec") or {}).get("infrastructure") or {}).get("parametersRef")
+           or {})
+    return ref.get("name") if ref.get("kind") == "LoadBalancerConfiguration" else None
+
+
 class Typed(Protocol):
     resource_type: str
 

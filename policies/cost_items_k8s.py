@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from common import alb_gateway_configuration
 from cost_model import Priced, Pricer, gigabytes, of_type
 
 ALB_GROUP = "alb.ingress.kubernetes.io/group.name"
@@ -27,10 +28,8 @@ def _alb_gateways(resources: list[Priced]) -> dict[str, str]:
     found = {}
     for gateway in of_type(resources, GATEWAY):
         metadata = gateway.props.get("metadata") or {}
-        ref = ((gateway.props.get("spec") or {}).get("infrastructure") or {}).get(
-            "parametersRef") or {}
-        key = (metadata.get("namespace"), ref.get("name"))
-        if ref.get("kind") == "LoadBalancerConfiguration" and key in schemes:
+        key = (metadata.get("namespace"), alb_gateway_configuration(gateway.props))
+        if key in schemes:
             found[f"gateway {metadata.get('name') or gateway.name}"] = schemes[key]
     return found
 

@@ -8,7 +8,14 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, Severity
 
-from common import LONG_RUNNING_KINDS, containers, kubernetes_kind, resource_policy, workload
+from common import (
+    LONG_RUNNING_KINDS,
+    alb_gateway_configuration,
+    containers,
+    kubernetes_kind,
+    resource_policy,
+    workload,
+)
 
 RECOMMENDED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of",
                       "app.kubernetes.io/managed-by")
@@ -201,8 +208,7 @@ def edge_terminates_tls(args: ResourceValidationArgs, report: ReportViolation) -
     elif kind == "Gateway":
         # An ALB Gateway's certificate is in the LoadBalancerConfiguration it names (the
         # controller ignores certificateRefs), which is checked on its own, below.
-        alb = ((spec.get("infrastructure") or {}).get("parametersRef") or {}).get(
-            "kind") == "LoadBalancerConfiguration"
+        alb = alb_gateway_configuration(args.props) is not None
         if not any(listener.get("protocol") == "HTTPS" and
                    (alb or (listener.get("tls") or {}).get("certificateRefs"))
                    for listener in spec.get("listeners") or []):
