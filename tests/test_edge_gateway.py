@@ -265,3 +265,27 @@ def test_without_a_domain_the_gateway_gets_no_record_and_no_lookup() -> None:
         "spec"]
     assert not dev.of_type(RECORD)
     assert "aws:lb/getLoadBalancer:getLoadBalancer" not in {token for token, _ in dev.invokes}
+
+
+def test_upgrading_a_running_stack_from_chart_1_14_updates_the_controller_in_place() -> None:
+    """The stack as the 1.14 chart left it (the chart installed its own CRDs, the policy lacked
+    the 3.x permissions, no adopting provider) against today's: the release and its policy are
+    updated at the URNs they had, the CRDs and their provider are new, nothing else moves."""
+    today = render("prod")
+    before = []
+    for resource in today.resources:
+        if resource.name in ("eks-crds", "addons-alb-controller-crds"):
+            continue
+        inputs = dict(resource.inputs)
+        if resource.name == "addons-aws-load-balancer-controller":
+            inputs = {k: v for k, v in inputs.items() if k != "skipCrds"}
+            inputs["version"] = "1.14.0"
+        elif resource.name == "addons-alb-controller-pod-identity-inline":
+            inputs["policy"] = inputs["policy"].replace(
+                ', "elasticloadbalancing:SetRulePriorities"', "")
+        before.append(type(resource)(**{**resource.__dict__, "inputs": inputs}))
+    found = summary(plan(Rendered("prod", before), today))
+    assert found == {
+        "create": {"kubernetes/eks-crds", "ConfigGroup/addons-alb-controller-crds"},
+        "update": {"Release/addons-aws-load-balancer-controller",
+                   "RolePolicy/addons-alb-controller-pod-identity-inline"}}
